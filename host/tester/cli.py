@@ -1,0 +1,3 @@
+def main():
+    from tester.firmware import protocol
+    print(protocol.PROTOCOL_VERSION)
