@@ -1,0 +1,208 @@
+# The fixture application: answers the host's commands and the operator's START button.
+#
+# Everything the host sends is checked against protocol.COMMANDS before anything moves; every
+# refusal is an `err` frame naming the command. A run, a refusal or a failure all end with
+# every relay open and every source off.
+
+import json
+
+import protocol
+import spec5861
+from fixture import Fixture
+from link import Link
+from sequencer import Sequencer
+
+CONFIG_FILE = "config.json"  # what START runs: {"pins": 40, "stage": "initial"}
+
+
+class App:
+    def __init__(self, fx, link):
+        self.fx = fx
+        self.link = link
+        self.seq = Sequencer(fx, link)
+        self.seq.abort_check = self._abort_requested
+        self.busy = False
+        self.fixture_id = getattr(fx, "fixture_id", None) or ("FX-" + fx.uid[-8:])
+
+    # -- replies -----------------------------------------------------------------------------
+
+    def hello(self, cmd_id):
+        self.link.send(
+            protocol.K_HELLO,
+            {
+                "id": cmd_id,
+                "firmware": protocol.FIRMWARE_VERSION,
+                "protocol": protocol.PROTOCOL_VERSION,
+                "board": self.fx.board.NAME,
+                "simulated": self.fx.simulated,
+                "fixture_id": self.fixture_id,
+                "uid": self.fx.uid,
+                "max_positions": self.fx.board.MAX_POSITIONS,
+            },
+        )
+
+    def status(self, cmd_id):
+        fx = self.fx
+        self.link.send(
+            protocol.K_STATUS,
+            {
+                "id": cmd_id,
+                "relays_closed": len(fx.relays.closed()),
+                "source_on": fx.source.is_on(),
+                "lid_closed": fx.panel.lid_closed(),
+                "busy": self.busy,
+            },
+        )
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def _validate_run(self, args):
+        """(positions, stage, current_ma) or raises ProtocolError."""
+        pins = args["pins"]
+        why = spec5861.positions_error(pins, self.fx.board.MAX_POSITIONS)
+        if why:
+            raise protocol.ProtocolError(protocol.E_RANGE, "pins=%d: %s" % (pins, why))
+        stage = args.get("stage", "initial")
+        cur = args.get("current_ma", spec5861.LLCR_CURRENT_MA_DEFAULT)
+        lim = spec5861.current_limit_ma(pins)
+        if cur > lim:
+            if lim == spec5861.LLCR_CURRENT_MA_MAX:
+                why = "the low-level method allows at most %d mA" % lim
+            else:
+                why = "the %d-position rating is %d mA per contact" % (pins, lim)
+            raise protocol.ProtocolError(protocol.E_RANGE, "current_ma=%d: %s" % (cur, why))
+        return pins, stage, cur
+
+    def _lid_closed(self):
+        if not self.fx.panel.lid_closed():
+            raise protocol.ProtocolError(protocol.E_STATE, "the lid is open: close it to measure")
+
+    def handle(self, line):
+        try:
+            cmd_id, verb, args = protocol.parse_command(line)
+        except protocol.ProtocolError as e:
+            self.link.reply_error(e.cmd_id if e.cmd_id is not None else 0, e.code, e.msg)
+            return
+        try:
+            self.dispatch(cmd_id, verb, args)
+        except protocol.ProtocolError as e:
+            self.link.reply_error(cmd_id, e.code, e.msg)
+        except Exception as e:  # a driver or hardware failure: safe first, then say so
+            self.fx.safe()
+            self.link.reply_error(cmd_id, protocol.E_HW, "%s: %s" % (type(e).__name__, e))
+
+    def dispatch(self, cmd_id, verb, args):
+        link = self.link
+        if verb == "HELLO":
+            self.hello(cmd_id)
+        elif verb == "STATUS":
+            self.status(cmd_id)
+        elif verb == "SAFE":
+            self.fx.safe()
+            link.send(protocol.K_OK, {"id": cmd_id})
+        elif verb == "ABORT":  # nothing running: nothing to abort, still an answer
+            self.fx.safe()
+            link.send(protocol.K_OK, {"id": cmd_id, "running": False})
+        elif verb == "RUN":
+            pins, stage, cur = self._validate_run(args)
+            self._lid_closed()
+            self._run(cmd_id, pins, stage, cur, args.get("serial"), "host")
+        elif verb == "SELFCHECK":
+            pins, _, cur = self._validate_run(args)
+            self._lid_closed()
+            ok = self.seq.selfcheck_only(cmd_id, pins, cur)
+            link.send(protocol.K_OK, {"id": cmd_id, "ok": ok})
+        elif verb == "MEASURE":
+            self._measure(cmd_id, args)
+        elif verb == "CONFIG":
+            pins, stage, _ = self._validate_run(args)
+            with open(CONFIG_FILE, "w") as f:
+                json.dump({"pins": pins, "stage": stage}, f)
+            link.send(protocol.K_OK, {"id": cmd_id, "pins": pins, "stage": stage})
+        else:  # in COMMANDS but not handled here: a firmware bug, say so instead of crashing
+            raise protocol.ProtocolError(protocol.E_VERB, "%s is not implemented" % verb)
+
+    def _measure(self, cmd_id, args):
+        pins, _, cur = self._validate_run(args)
+        self._lid_closed()
+        if ("pin" in args) == ("anchor" in args):
+            raise protocol.ProtocolError(protocol.E_ARG, "MEASURE needs exactly one of pin= or anchor=")
+        m = self.seq.m
+        self.fx.source.set_limit_ma(spec5861.current_limit_ma(pins, anchor="anchor" in args))
+        try:
+            if "pin" in args:
+                if args["pin"] > pins:
+                    raise protocol.ProtocolError(protocol.E_RANGE, "pin=%d: a %d-position pair has pins 1..%d" % (args["pin"], pins, pins))
+                r = m.contact(args["pin"], cur)
+                self.seq.send_result(protocol.K_CONTACT, "pin", args["pin"], cmd_id, r, spec5861.CONTACT_LIMIT_MOHM, "PASS" if r.fault is None else "FAIL")
+            else:
+                r = m.anchor(args["anchor"], cur)
+                self.seq.send_result(protocol.K_ANCHOR, "anchor", args["anchor"], cmd_id, r, spec5861.ANCHOR_LIMIT_MOHM["initial"], "PASS" if r.fault is None else "FAIL")
+        finally:
+            self.fx.safe()
+        self.link.send(protocol.K_OK, {"id": cmd_id})
+
+    def _run(self, cmd_id, pins, stage, cur, serial, source):
+        self.busy = True
+        try:
+            self.seq.run(cmd_id, pins, stage, cur, serial, source)
+        finally:
+            self.busy = False
+
+    def _abort_requested(self):
+        """Called between measurements: answer what arrived meanwhile; True to abort."""
+        while True:
+            line = self.link.read_line(0)
+            if line is None:
+                return False
+            try:
+                cmd_id, verb, _ = protocol.parse_command(line)
+            except protocol.ProtocolError as e:
+                self.link.reply_error(e.cmd_id if e.cmd_id is not None else 0, e.code, e.msg)
+                continue
+            if verb == "ABORT":
+                self.link.send(protocol.K_OK, {"id": cmd_id, "running": True})
+                return True
+            if verb == "STATUS":
+                self.status(cmd_id)
+            elif verb == "HELLO":
+                self.hello(cmd_id)
+            else:
+                self.link.reply_error(cmd_id, protocol.E_STATE, "busy: a run is in progress (send ABORT)")
+
+    def start_button(self):
+        try:
+            with open(CONFIG_FILE) as f:
+                cfg = json.load(f)
+            pins, stage, cur = self._validate_run({"pins": int(cfg["pins"]), "stage": cfg.get("stage", "initial")})
+        except Exception as e:
+            self.fx.panel.leds(False, True, False)
+            self.link.send(protocol.K_LOG, {"level": "error", "msg": "START: no valid %s (%s); use CONFIG" % (CONFIG_FILE, e)})
+            return
+        if not self.fx.panel.lid_closed():
+            self.link.send(protocol.K_LOG, {"level": "error", "msg": "START: the lid is open"})
+            return
+        self._run(0, pins, stage, cur, None, "button")
+
+    def loop(self):
+        self.hello(0)
+        while True:
+            line = self.link.read_line(20)
+            if line is not None:
+                self.handle(line)
+            if self.fx.panel.start_pressed():
+                self.start_button()
+
+
+def main():
+    link = Link()
+    fx = None
+    try:
+        fx = Fixture()
+        App(fx, link).loop()
+    except Exception as e:
+        link.send(protocol.K_LOG, {"level": "error", "msg": "fixture stopped: %s: %s" % (type(e).__name__, e)})
+        raise
+    finally:
+        if fx is not None:
+            fx.safe()
