@@ -33,7 +33,7 @@ check: $(STAMP)
 	$(BIN)/pytest tests/test_firmware_static.py
 
 bench: $(STAMP)
-	$(BIN)/python -m tester.bench
+	$(BIN)/python tools/bench.py
 
 flash: $(STAMP)
 	$(BIN)/tester flash

@@ -1,0 +1,103 @@
+"""`make bench`: the tester's performance figures, measured now on this machine.
+
+- wall time of a 40-position run on the simulated fixture, CLI to record (host + firmware);
+- fixture time per pin: the firmware's own sequence, timed on the simulated board's clock, which
+  advances by what the real hardware would take (relay release/settle, ADC conversions at the
+  chosen rate and filter, SPI/I2C transfers) - CPU time of the RP2040 is NOT included;
+- repeatability (1 sigma) of one contact, 30 measurements at the default test current;
+- the firmware's peak heap: the smallest MicroPython heap (-X heapsize) the 40-position run
+  completes in, found by bisection.
+"""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+MICROPYTHON = str(BIN / "micropython")
+TESTER = str(BIN / "tester")
+MPY_PATH = ":".join(str(REPO / p) for p in ("boards/sim", "firmware", "boards/fixture_v1"))
+SCRIPT = str(REPO / "tools" / "bench_fixture.mpy.py")
+
+
+def on_micropython(mode, heap="200K"):
+    env = dict(os.environ, MICROPYPATH=MPY_PATH)
+    env.pop("SIM_SCENARIO", None)  # the simulated board's default: a good 40-position pair
+    with tempfile.TemporaryDirectory() as d:
+        r = subprocess.run([MICROPYTHON, "-X", "heapsize=" + heap, SCRIPT, mode], capture_output=True, text=True, cwd=d, env=env, timeout=600)
+    if r.returncode != 0:
+        return None, r.stderr.strip().splitlines()[-1:] or ["exit %d" % r.returncode]
+    return json.loads(r.stdout.strip().splitlines()[-1]), None
+
+
+def cli_wall_time(runs=3):
+    times = []
+    with tempfile.TemporaryDirectory() as d:
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            r = subprocess.run([TESTER, "run", "--pins", "40", "--sim", "--json", "--out", d], capture_output=True, text=True, timeout=600)
+            times.append(time.perf_counter() - t0)
+            if r.returncode not in (0, 1):
+                return None, "tester run exited %d: %s" % (r.returncode, r.stderr.strip()[-300:])
+    return times, None
+
+
+def min_heap_kib(lo=8, hi=200):
+    """Smallest heap (KiB) the whole 40-position run completes in."""
+    if on_micropython("run", "%dK" % hi)[0] is None:
+        return None
+    while hi - lo > 2:
+        mid = (lo + hi) // 2
+        if on_micropython("run", "%dK" % mid)[0] is not None:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def main():
+    print("5861 tester benchmark (simulated fixture, this machine: %d cores)" % os.cpu_count())
+    print()
+    times, err = cli_wall_time()
+    if times:
+        print("wall time, tester run --pins 40 --sim (CLI to record, %d runs): median %.2f s, min %.2f s" % (len(times), statistics.median(times), min(times)))
+    else:
+        print("wall time: FAILED: %s" % err)
+
+    run, err = on_micropython("run")
+    if run:
+        per = run["per_item_us"]
+        print("fixture time, 40 contacts + 2 anchors (4-wire, both polarities): %.3f s  (goal < 1 s)" % (run["contacts_anchors_us"] / 1e6))
+        print("fixture time per pin: median %.2f ms, max %.2f ms" % (statistics.median(per) / 1e3, max(per) / 1e3))
+        print("fixture time, whole run incl. self-check and %s: %.3f s" % ("opens/shorts on both boards", run["run_us"] / 1e6))
+    else:
+        print("fixture time: FAILED: %s" % err)
+
+    rep, err = on_micropython("30")
+    if rep:
+        print("repeatability, pin 1, 30 measurements at 100 mA: 1 sigma = %.2f uOhm (goal <= 20), mean %.4f mOhm, reported u = %.2f uOhm" % (rep["sd_uohm"], rep["mean_mohm"], rep["u_reported_uohm"]))
+    else:
+        print("repeatability: FAILED: %s" % err)
+
+    kib = min_heap_kib()
+    if kib:
+        print("firmware peak heap: the 40-position run completes in a %d KiB heap (goal < 64 KiB)" % kib)
+    else:
+        print("firmware peak heap: FAILED: the run does not complete at -X heapsize=200K")
+
+    extra = REPO / "tools" / "bench_detector.py"
+    if extra.exists():
+        print()
+        sys.stdout.flush()
+        subprocess.run([sys.executable, str(extra)])
+
+
+if __name__ == "__main__":
+    main()
