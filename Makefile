@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 PINS    ?= 40
 STUBS_VERSION := 1.28.0.post4
 
-.PHONY: setup run test check bench flash clean
+.PHONY: setup run test check bench flash hardware board-rules clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,17 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tools/bench.py
+
+# Regenerate hardware/ tables and the block diagram from their sources (tests check they are current).
+hardware: $(STAMP)
+	$(BIN)/python -m hardware.tools.gen_maps
+	$(BIN)/python -m hardware.tools.draw_block_diagram
+	$(BIN)/python -m hardware.tools.check_harness --checklist
+	$(BIN)/python -m hardware.tools.bom
+
+# Check the test-board design rules against JIS C 5014's class tables.
+board-rules: $(STAMP)
+	$(BIN)/python -m hardware.tools.check_board_rules
 
 flash: $(STAMP)
 	$(BIN)/tester flash
