@@ -1,0 +1,144 @@
+"""`tester run`: low-level contact resistance of every contact and both anchor plates, opens
+and shorts, self-check first; a record in a result directory; the verdict as the exit code."""
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from tester.commands import common
+from tester.firmware import protocol, spec5861
+from tester.fixture import CommandError
+from tester.link import LinkError
+from tester.record import RunRecord, result_dir_name
+from tester.render import LiveView
+
+ABORT_WAIT_S = 3.0
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "run",
+        help="measure a mated pair: self-check, opens and shorts, 4-wire contact resistance",
+        description="Measure a mated 5861 pair. Exit codes: 0 PASS, 1 FAIL, 2 usage/config, 3 fixture/link, 130 interrupted.",
+    )
+    p.add_argument("--pins", type=int, required=True, metavar="N", help="positions of the connector (even, 10 and up)")
+    p.add_argument("--stage", choices=spec5861.STAGES, default="initial", help="anchor plate limit: 20 mOhm initial, 30 mOhm after")
+    p.add_argument("--current-ma", type=int, metavar="I", help="test current (default %d mA)" % spec5861.LLCR_CURRENT_MA_DEFAULT)
+    p.add_argument("--serial", metavar="SN", help="the connector pair's serial number (stored in the record)")
+    p.add_argument("--json", action="store_true", help="print the JSON record on stdout (the live view goes to stderr)")
+    p.add_argument("--out", metavar="DIR", default="results", help="where result directories go (default ./results)")
+    common.add_connection_args(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def validate(args):
+    common.check_connection_args(args)
+    common.check_positions(args.pins, common.board_max_positions())
+    common.check_current(args.pins, args.current_ma)
+    common.check_serial(args.serial)
+    return common.load_scenario(args, args.pins)
+
+
+def _unique_dir(base):
+    d = base
+    n = 2
+    while d.exists():
+        d = base.with_name("%s_%d" % (base.name, n))
+        n += 1
+    return d
+
+
+def run(args):
+    view = LiveView(stream=sys.stderr if args.json else sys.stdout)
+    scenario = validate(args)
+    with common.session(args, scenario) as (fx, sim):
+        common.check_positions(args.pins, fx.max_positions or common.board_max_positions())
+        hello = fx.hello
+        simulated = fx.simulated or args.sim
+        record = RunRecord(args.pins, args.stage, serial=args.serial, simulated=simulated)
+        record.set_fixture(hello, fx.info())
+        record.set_scenario(scenario)
+        out_dir = _unique_dir(
+            Path(args.out) / result_dir_name(record.started_dt, args.serial, fx.info().get("id"), simulated)
+        )
+        record.data["error"] = "run in progress (no final result yet)"
+        record.write(out_dir)
+        view.header(
+            hello,
+            fx.info(),
+            "%d positions, stage %s, serial %s%s"
+            % (args.pins, args.stage, args.serial or "-", ", scenario %s" % scenario.path if scenario and scenario.path else ""),
+            simulated,
+        )
+        fx.on_frame = lambda f: (record.add_frame(f), view.on_log(f.payload)) if f.kind == protocol.K_LOG else None
+
+        error = None
+        interrupted = False
+        run_id = None
+        try:
+            run_id = fx.start_run(args.pins, args.stage, args.current_ma, args.serial)
+            for f in fx.run_frames(run_id, args.timeout):
+                _show(f, record, view, args.pins)
+        except KeyboardInterrupt:
+            interrupted = True
+            view.line("interrupted: aborting the run")
+            _abort(fx, run_id, record, view)
+        except LinkError as e:
+            error = "link lost: %s" % e.msg
+            if sim is not None and not sim.alive():
+                error += " (the simulated fixture exited; see sim.log)"
+        except CommandError as e:
+            error = e.msg
+        finally:
+            record.data["error"] = None
+            record.set_link(fx.link.stats)
+        record.finish(error=error, interrupted=interrupted)
+        record.write(out_dir)
+        if sim is not None:
+            try:
+                shutil.copy2(sim.log_path, out_dir / "sim.log")
+            except OSError:
+                pass
+        view.finish(record, out_dir)
+        if args.json:
+            sys.stdout.write(record.to_json() + "\n")
+            sys.stdout.flush()
+        return record.exit_code()
+
+
+def _show(f, record, view, positions):
+    record.add_frame(f)
+    k = f.kind
+    if k == protocol.K_RUN:
+        view.on_run(record.data, positions)
+    elif k == protocol.K_STEP:
+        view.on_step(f.payload)
+    elif k == protocol.K_CHECK:
+        view.on_check(f.payload)
+    elif k == protocol.K_SHORT:
+        view.on_short(f.payload)
+    elif k == protocol.K_CONTACT:
+        view.on_contact(f.payload)
+    elif k == protocol.K_ANCHOR:
+        view.on_anchor(f.payload)
+
+
+def _abort(fx, run_id, record, view):
+    """Ctrl-C: tell the fixture to stop (it opens every relay), collect what is left."""
+    if run_id is None:
+        return
+    fx.abort()
+    deadline = time.monotonic() + ABORT_WAIT_S
+    try:
+        while time.monotonic() < deadline:
+            f = fx.link.read_frame(max(0.05, deadline - time.monotonic()))
+            if f.id == run_id:
+                record.add_frame(f)
+                if f.kind == protocol.K_DONE:
+                    return
+    except (LinkError, KeyboardInterrupt):
+        pass
+    view.line("the fixture did not confirm the abort")
+

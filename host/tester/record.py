@@ -1,0 +1,393 @@
+"""Result records: the JSON record and the CSV of measurements of a run, and the host's verdict.
+
+A record is data (OpenHTF style): measurements carry their limits, units and conditions; it is
+rendered later. Field names are stable (SCHEMA_VERSION changes when one does). Files are
+written atomically (temp file, then rename), and a run that ends early still leaves a record
+with `complete: false` and the reason in `error`.
+
+The host never reports PASS on its own authority alone: PASS needs every contact and both
+anchor plates measured, the self-check passed, no frame lost or garbled, and the fixture's own
+`done` saying PASS.
+"""
+
+import csv
+import io
+import json
+import os
+import platform
+import socket
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tester.firmware import spec5861
+
+SCHEMA_VERSION = 1
+RECORD_NAME = "record.json"
+CSV_NAME = "measurements.csv"
+
+CONTACT_FIELDS = ("pin", "r_mohm", "u_mohm", "emf_uv", "limit_mohm", "verdict", "fault", "i_ma", "n", "fixture_us")
+ANCHOR_FIELDS = ("anchor", "r_mohm", "u_mohm", "emf_uv", "limit_mohm", "verdict", "fault", "i_ma", "n", "fixture_us")
+
+CSV_COLUMNS = (
+    "kind",
+    "position",
+    "quantity",
+    "value",
+    "unit",
+    "uncertainty",
+    "emf_uv",
+    "limit",
+    "verdict",
+    "fault",
+    "i_ma",
+    "samples",
+    "stage",
+    "current_ma",
+    "open_circuit_mv_max",
+    "method",
+    "adc_rate_sps",
+    "adc_gain",
+    "serial",
+    "fixture_id",
+    "simulated",
+)
+
+
+def utc_now():
+    return datetime.now(timezone.utc)
+
+
+def iso(dt):
+    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def host_info():
+    from tester import __version__
+
+    return {"tester_version": __version__, "hostname": socket.gethostname(), "python": platform.python_version()}
+
+
+class RunRecord:
+    """Collects the frames of one run into a record."""
+
+    def __init__(self, positions, stage, serial=None, simulated=False, started=None):
+        self.started_dt = started or utc_now()
+        self.data = {
+            "schema": SCHEMA_VERSION,
+            "kind": "contact_resistance",
+            "verdict": None,
+            "simulated": bool(simulated),
+            "complete": False,
+            "error": None,
+            "positions": positions,
+            "stage": stage,
+            "serial": serial,
+            "source": "host",
+            "started": iso(self.started_dt),
+            "duration_s": None,
+            "fixture_time_s": None,
+            "contacts": [],
+            "anchors": [],
+            "shorts": [],
+            "selfcheck": [],
+            "failed": [],
+            "conditions": {},
+            "limits": {},
+            "firmware": {},
+            "fixture": {},
+            "host": host_info(),
+            "link": {"frames": 0, "lost": 0, "garbled": 0, "noise_lines": 0},
+            "scenario": None,
+            "spec": {"series": spec5861.SERIES, "spec_no": spec5861.SPEC_NO},
+            "done": None,
+            "log": [],
+        }
+
+    def __getitem__(self, k):
+        return self.data[k]
+
+    # -- filling it -----------------------------------------------------------------------
+
+    def set_fixture(self, hello, info):
+        self.data["firmware"] = {"version": hello.get("firmware"), "protocol": hello.get("protocol")}
+        self.data["fixture"] = {
+            "id": info.get("id"),
+            "board": info.get("board"),
+            "uid": info.get("uid"),
+            "port": info.get("port"),
+            "max_positions": info.get("max_positions"),
+        }
+        self.data["simulated"] = self.data["simulated"] or bool(hello.get("simulated"))
+
+    def set_scenario(self, scenario):
+        if scenario is not None:
+            self.data["scenario"] = {
+                "path": scenario.path,
+                "content": scenario.text,
+                "normalized": scenario.sim,
+                "link": scenario.link,
+            }
+
+    def add_frame(self, f):
+        """Account for one frame of the run (a tester.link.Frame)."""
+        p = f.payload
+        k = f.kind
+        if k == "run":
+            d = self.data
+            d["source"] = p.get("source", "host")
+            d["limits"] = p.get("limits") or {}
+            cond = dict(p.get("conditions") or {})
+            cond.setdefault("rating_ma", spec5861.contact_rating_ma(d["positions"]))
+            d["conditions"] = cond
+            if p.get("simulated"):
+                d["simulated"] = True
+        elif k == "check":
+            self.data["selfcheck"].append(_pick(p, ("name", "value", "unit", "lo", "hi", "ok")))
+        elif k == "short":
+            self.data["shorts"].append({"side": p.get("side"), "pins": list(p.get("pins") or []), "ohm": p.get("ohm")})
+        elif k == "contact":
+            self.data["contacts"].append(_pick(p, CONTACT_FIELDS))
+        elif k == "anchor":
+            self.data["anchors"].append(_pick(p, ANCHOR_FIELDS))
+        elif k == "done":
+            self.data["done"] = _pick(p, ("verdict", "failed", "error", "fixture_us"))
+            self.data["failed"] = list(p.get("failed") or [])
+            if p.get("fixture_us") is not None:
+                self.data["fixture_time_s"] = p["fixture_us"] / 1e6
+        elif k == "log":
+            self.data["log"].append({"level": p.get("level"), "msg": p.get("msg")})
+            del self.data["log"][:-200]
+
+    def set_link(self, stats):
+        self.data["link"] = stats.as_dict() if hasattr(stats, "as_dict") else dict(stats)
+
+    # -- the verdict ----------------------------------------------------------------------
+
+    def problems(self):
+        """Why this record could not be a PASS, whatever the fixture said (empty if none)."""
+        d = self.data
+        out = []
+        n = d["positions"]
+        pins = [c.get("pin") for c in d["contacts"]]
+        missing = sorted(set(range(1, n + 1)) - set(pins))
+        if missing:
+            out.append("%d of %d contacts not measured (%s)" % (len(missing), n, _ranges(missing)))
+        if len(pins) != len(set(pins)) or any(p not in range(1, n + 1) for p in pins):
+            out.append("contact results duplicated or out of range")
+        anchors = sorted(a.get("anchor") for a in d["anchors"])
+        if anchors != list(range(1, spec5861.ANCHORS + 1)):
+            out.append("anchor plates measured: %s, expected 1 and 2" % (anchors or "none"))
+        if not d["selfcheck"] or not all(c.get("ok") for c in d["selfcheck"]):
+            out.append("fixture self-check missing or failed")
+        link = d["link"]
+        if link.get("lost"):
+            out.append("%d frames lost on the link" % link["lost"])
+        if link.get("garbled"):
+            out.append("%d garbled frames on the link" % link["garbled"])
+        for c in d["contacts"] + d["anchors"]:
+            if c.get("verdict") != "PASS" or c.get("r_mohm") is None:
+                out.append("a measurement is not PASS")
+                break
+            if c.get("limit_mohm") is not None and c["r_mohm"] > c["limit_mohm"]:
+                out.append("a resistance above its limit was marked PASS")
+                break
+        if d["shorts"]:
+            out.append("shorts found")
+        return out
+
+    def finish(self, error=None, interrupted=False):
+        """Decide the host's verdict. Returns it ("PASS", "FAIL", "ERROR", "ABORTED")."""
+        d = self.data
+        d["duration_s"] = round((utc_now() - self.started_dt).total_seconds(), 3)
+        done = d["done"]
+        d["complete"] = done is not None and error is None and not interrupted
+        if interrupted:
+            d["verdict"] = "ABORTED"
+            d["error"] = error or "interrupted by the operator (Ctrl-C): the run was aborted"
+            d["complete"] = False
+            return d["verdict"]
+        if done is None or error is not None:
+            d["verdict"] = "ERROR"
+            d["error"] = error or "the run ended without the fixture's final result"
+            d["complete"] = False
+            return d["verdict"]
+        fv = done.get("verdict")
+        if fv == "PASS":
+            problems = self.problems()
+            if problems:
+                d["verdict"] = "ERROR"
+                d["error"] = "the fixture said PASS but the host cannot confirm it: " + "; ".join(problems)
+            else:
+                d["verdict"] = "PASS"
+        elif fv == "FAIL":
+            d["verdict"] = "FAIL"
+            link = d["link"]
+            if link.get("lost") or link.get("garbled"):
+                d["error"] = "link trouble during the run: %d frames lost, %d garbled (the failure list may be incomplete)" % (
+                    link.get("lost", 0),
+                    link.get("garbled", 0),
+                )
+        elif fv == "ABORTED":
+            d["verdict"] = "ABORTED"
+            d["error"] = done.get("error") or "the fixture aborted the run"
+            d["complete"] = False
+        else:
+            d["verdict"] = "ERROR"
+            d["error"] = done.get("error") or "the fixture reported an error"
+        return d["verdict"]
+
+    def failures(self):
+        """Human-readable reasons, one per failing pin, anchor plate, short or check."""
+        d = self.data
+        out = []
+        for c in d["selfcheck"]:
+            if not c.get("ok"):
+                out.append("self-check %s: %s %s outside %s..%s" % (c.get("name"), c.get("value"), c.get("unit") or "", c.get("lo"), c.get("hi")))
+        for s in d["shorts"]:
+            a, b = (s.get("pins") or [None, None])[:2]
+            out.append("pins %s-%s: short on the %s board (%s)" % (a, b, s.get("side"), _ohm(s.get("ohm"))))
+        for c in d["contacts"]:
+            if c.get("verdict") != "PASS":
+                why = _why(c)
+                if c.get("fault") == "short":
+                    mates = ["pin %s on the %s board" % (b if a == c.get("pin") else a, s.get("side"))
+                             for s in d["shorts"] for a, b in [tuple((s.get("pins") or [None, None])[:2])]
+                             if c.get("pin") in (a, b)]
+                    if mates:
+                        why = "short to " + ", ".join(mates)
+                out.append("pin %s: %s" % (c.get("pin"), why))
+        for a in d["anchors"]:
+            if a.get("verdict") != "PASS":
+                out.append("anchor plate %s: %s" % (a.get("anchor"), _why(a)))
+        return out
+
+    def exit_code(self):
+        from tester import exitcodes
+
+        v = self.data["verdict"]
+        return {"PASS": exitcodes.PASS, "FAIL": exitcodes.FAIL, "ABORTED": exitcodes.INTERRUPTED}.get(v, exitcodes.FIXTURE)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def to_json(self):
+        return json.dumps(self.data, indent=2, sort_keys=False, default=str)
+
+    def csv_text(self):
+        d = self.data
+        cond = d["conditions"]
+        adc = cond.get("adc") or {}
+        common = {
+            "stage": d["stage"],
+            "current_ma": cond.get("current_ma"),
+            "open_circuit_mv_max": cond.get("open_circuit_mv_max"),
+            "method": cond.get("method"),
+            "adc_rate_sps": adc.get("rate_sps"),
+            "adc_gain": adc.get("gain"),
+            "serial": d["serial"] or "",
+            "fixture_id": d["fixture"].get("id"),
+            "simulated": "true" if d["simulated"] else "false",
+        }
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        for kind, key, items in (("contact", "pin", d["contacts"]), ("anchor", "anchor", d["anchors"])):
+            for m in items:
+                row = dict(common)
+                row.update(
+                    kind=kind,
+                    position=m.get(key),
+                    quantity="resistance",
+                    value=_cell(m.get("r_mohm")),
+                    unit="mohm",
+                    uncertainty=_cell(m.get("u_mohm")),
+                    emf_uv=_cell(m.get("emf_uv")),
+                    limit=_cell(m.get("limit_mohm")),
+                    verdict=m.get("verdict"),
+                    fault=m.get("fault") or "",
+                    i_ma=_cell(m.get("i_ma")),
+                    samples=_cell(m.get("n")),
+                )
+                w.writerow(row)
+        return buf.getvalue()
+
+    def write(self, directory):
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write(directory / RECORD_NAME, self.to_json() + "\n")
+        atomic_write(directory / CSV_NAME, self.csv_text())
+        return directory
+
+
+def result_dir_name(started, serial, fixture_id, simulated):
+    ts = started.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    parts = [ts, _safe(serial) if serial else "noserial", _safe(fixture_id or "unknown")]
+    if simulated:
+        parts.append("SIMULATED")
+    return "-".join(parts)
+
+
+def atomic_write(path, text):
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _safe(s):
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in str(s))
+
+
+def _pick(p, keys):
+    return {k: p.get(k) for k in keys}
+
+
+def _cell(v):
+    return "" if v is None else v
+
+
+def _ohm(v):
+    if v is None:
+        return "? ohm"
+    return "%.3g ohm" % v
+
+
+def _why(m):
+    fault = m.get("fault")
+    r = m.get("r_mohm")
+    lim = m.get("limit_mohm")
+    if fault == "open":
+        return "open (no continuity)"
+    if fault == "probe":
+        return "probe fault: a sense lead of the fixture is open (fixture needs repair, not the connector)"
+    if fault == "short":
+        return "short to a neighbour"
+    if r is not None and lim is not None:
+        return "%s: %.2f mOhm > limit %.0f mOhm" % (fault or "high", r, lim)
+    return "%s" % (fault or m.get("verdict"))
+
+
+def _ranges(nums):
+    out = []
+    start = prev = None
+    for n in nums:
+        if start is None:
+            start = prev = n
+        elif n == prev + 1:
+            prev = n
+        else:
+            out.append("%d" % start if start == prev else "%d-%d" % (start, prev))
+            start = prev = n
+    if start is not None:
+        out.append("%d" % start if start == prev else "%d-%d" % (start, prev))
+    return ", ".join(out)
