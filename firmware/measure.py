@@ -91,8 +91,8 @@ class Measurer:
         return abs(v) < PROBE_LIMIT_UV
 
     def _polarity(self, current_ma, polarity):
-        """Drive current_ma at polarity (+1/-1); returns (mean µV, sd µV) or None if the source
-        hit its compliance clamp (no path: open circuit)."""
+        """Drive current_ma at polarity (0 normal, 1 reversed); returns (mean µV, sd µV) or None
+        if the source hit its compliance clamp (no path: open circuit)."""
         src = self.fx.source
         src.off()
         src.set(current_ma, polarity)
@@ -116,18 +116,19 @@ class Measurer:
         if not self._probe_ok():
             r.fault = PROBE
         else:
-            pos = self._polarity(current_ma, 1)
-            neg = self._polarity(current_ma, -1) if pos is not None else None
+            pos = self._polarity(current_ma, 0)
+            neg = self._polarity(current_ma, 1) if pos is not None else None
             if pos is None or neg is None:
                 r.fault = OPEN
             else:
                 n = self.samples
+                i_ma = self.fx.source.setpoint_ma()  # what the DAC code really gives
                 r.n = n
                 r.v_pos_uv = pos[0]
                 r.v_neg_uv = neg[0]
-                r.r_mohm = (pos[0] - neg[0]) / (2.0 * current_ma)  # µV / mA = mΩ
+                r.r_mohm = (pos[0] - neg[0]) / (2.0 * i_ma)  # µV / mA = mΩ
                 r.emf_uv = (pos[0] + neg[0]) / 2.0
-                u = math.sqrt((pos[1] * pos[1] + neg[1] * neg[1]) / n) / (2.0 * current_ma)
+                u = math.sqrt((pos[1] * pos[1] + neg[1] * neg[1]) / n) / (2.0 * i_ma)
                 r.u_mohm = u
         self.fx.source.off()
         r.fixture_us = time.ticks_diff(time.ticks_us(), t0)
@@ -158,11 +159,11 @@ class Measurer:
         the source clamps (more than clamp/current: isolated as far as this test can see)."""
         m = self.max_positions
         self._connect(relay_map.contact_node(m, side, pin_a), relay_map.contact_node(m, side, pin_b))
-        got = self._polarity(current_ma, 1)
+        got = self._polarity(current_ma, 0)
         self.fx.source.off()
         if got is None:
             return None
-        return got[0] / current_ma / 1000.0  # µV / mA = mΩ -> Ω
+        return got[0] / self.fx.source.setpoint_ma() / 1000.0  # µV / mA = mΩ -> Ω
 
     def open_circuit_ok(self, current_ma):
         """With every relay open the source must clamp: proves the compliance detector works and
@@ -170,7 +171,7 @@ class Measurer:
         fx = self.fx
         fx.source.off()
         fx.relays.open_all()
-        fx.source.set(current_ma, 1)
+        fx.source.set(current_ma, 0)
         fx.source.on()
         time.sleep_us(self.settle_us)
         clamped = fx.source.in_compliance()
