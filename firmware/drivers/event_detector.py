@@ -19,6 +19,8 @@
 # arithmetic, so the counter goes OSR -> Y, Y--, Y -> OSR). One loop iteration is exactly
 # LOOP_CYCLES = 5 system clocks (sample, compare, 3 for the counter), so the time of a record is
 #     t = (0xFFFFFFFF - C + 2**32 * wraps) * 5 cycles   since the machine started.
+# The first record after enable is a start record (input word at enable, 0): the decoder's
+# reference for which channels are already in an event. The first sample is at cycle 4.
 # The change path and the heartbeat path both take exactly 10 cycles and decrement the counter
 # twice, so the counter stays equal to time / 5 cycles on every path.
 #
@@ -81,9 +83,11 @@ N_BINS = const(6)
 
 @rp2.asm_pio(in_shiftdir=rp2.PIO.SHIFT_LEFT, autopush=True, push_thresh=32, fifo_join=rp2.PIO.JOIN_RX)
 def event_detector():
-    # Start: X = first sample, OSR = 0xFFFFFFFF (the loop counter).
+    # Start: X = first sample, pushed as the start record (word, 0); OSR = 0xFFFFFFFF.
     mov(x, pins)  # 1 cycle: X = all 32 input pins (previous sample)
-    mov(osr, invert(null))  # 1 cycle: OSR = ~0 = 0xFFFFFFFF, counter at loop 0
+    in_(x, 32)  # 1 cycle: start record word 0: the input word at enable (autopush)
+    in_(null, 32)  # 1 cycle: start record word 1: 0
+    mov(osr, invert(null))  # 1 cycle: OSR = ~0 = 0xFFFFFFFF, the counter at loop 0
     wrap_target()
     label("sample")
     mov(y, pins)  # 1 cycle (c0): Y = input pins now: THE sample of this loop
@@ -168,13 +172,15 @@ class EventDetector:
         self.sm_id = sm_id
         self.ring_bits = ring_bits
         self.ring_words = (1 << ring_bits) >> 2
-        # Buffer aligned to 1 << ring_bits: over-allocate and use the aligned slice.
-        self._raw = array.array("I", bytes((1 << ring_bits) * 2))
-        addr = _addressof(self._raw)
-        off = (-addr) & ((1 << ring_bits) - 1)
-        self._ring_off = off >> 2
-        self.ring = memoryview(self._raw)[self._ring_off : self._ring_off + self.ring_words]
-        self._ring_addr = addr + off
+        # Ring aligned to 1 << ring_bits bytes (DMA ring wrap): over-allocate one bytearray and
+        # view the aligned part as 32-bit words through uctypes (no copy, no per-read allocation).
+        import uctypes
+
+        nbytes = 1 << ring_bits
+        self._raw = bytearray(2 * nbytes)
+        addr = uctypes.addressof(self._raw)
+        self._ring_addr = (addr + nbytes - 1) & ~(nbytes - 1)
+        self.ring = uctypes.struct(self._ring_addr, {"w": (uctypes.ARRAY | 0, uctypes.UINT32 | self.ring_words)}).w
         self._pin_base = pin_base
         self.sm = None
         self.dma = None
@@ -215,7 +221,7 @@ class EventDetector:
         from machine import Pin, mem32
 
         self.reset_counters()
-        for i in range(len(self.ring)):
+        for i in range(self.ring_words):
             self.ring[i] = 0
         # Clear a stale stall flag of our SM before we start.
         mem32[PIO0_BASE + FDEBUG_OFFSET] = 1 << (FDEBUG_RXSTALL + self.sm_id)
@@ -274,8 +280,7 @@ class EventDetector:
     # ---- decoder (no allocation: locals, preallocated arrays) ----
     def decode(self, ring, pos, nwords):
         """Decode `nwords` words of `ring` starting at absolute word index `pos` (mod len)."""
-        size = len(ring)
-        wmask = size - 1
+        wmask = self.ring_words - 1
         chmask = self.channel_mask
         loops = self.loops
         prev_count = self.prev_count
@@ -295,7 +300,19 @@ class EventDetector:
             prev_count = count
             mask = word & chmask
             if prev_mask < 0:
+                # Start record (or the first intact record after a ring overrun): the reference
+                # word; channels already in an event start here.
                 prev_mask = mask
+                if not self.records and n == 1:
+                    loops = -1  # count 0 here, 0xFFFFFFFF at loop 0
+                    prev_count = 0
+                else:
+                    loops -= d
+                c = 0
+                while c < self.channels:
+                    if not (mask >> c) & 1 and (chmask >> c) & 1:
+                        start_loop[c] = loops
+                    c += 1
                 continue
             changed = mask ^ prev_mask
             if not changed:
@@ -373,9 +390,3 @@ class EventDetector:
 
 
 _MIN_NS = int(spec5861.EVENT_MIN_US * 1000)
-
-
-def _addressof(buf):
-    import uctypes
-
-    return uctypes.addressof(buf)

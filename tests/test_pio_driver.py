@@ -1,0 +1,172 @@
+"""The detector driver (firmware/drivers/event_detector.py) on MicroPython against the simulated
+rp2 (boards/sim/rp2.py): the fast model's words equal rp2040py's, the decode gives the right
+events, histogram and failures, and every loss (FIFO stall, ring overrun) is reported."""
+
+import ast
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "pio"))
+import harness as h  # noqa: E402
+import test_pio_cycle as T  # noqa: E402
+
+RUN_WAVEFORM = """
+import simclock, sim_events
+import drivers.event_detector as ed
+WF = %r
+d = ed.EventDetector(ring_bits=%d)
+d.start()
+t0 = d.sm._t0
+src = sim_events.source()
+for ch, s, n in WF:
+    src.add_event(ch, t0 + s * 8, n * 8)
+simclock.advance_us(%d)
+words = [d.ring[i %% d.ring_words] for i in range(d.written_total())]
+print(repr(words))
+d.drain()
+print(repr(d.take_events([])))
+print(repr(d.summary()))
+"""
+
+
+def run_sim(mpy, wf, span_us, ring_bits=13):
+    r = mpy(RUN_WAVEFORM % (wf, ring_bits, span_us))
+    lines = r.stdout.strip().splitlines()
+    return ast.literal_eval(lines[0]), ast.literal_eval(lines[1]), ast.literal_eval(lines[2])
+
+
+def test_sim_model_words_equal_rp2040py_and_decode(mpy):
+    wf, cycles = T.sweep_waveform([0, 7, 12, 23], T.LENGTHS, gap=60)
+    wf += [(ch, cycles + 100, 130) for ch in range(24)]  # all at once
+    wf += [(i % 24, cycles + 400 + 11 * i, 125 + i % 7) for i in range(60)]  # a burst
+    cycles += 400 + 11 * 60 + 300
+    ref, d = T.run_rp2040(wf, cycles)
+    words, events, summ = run_sim(mpy, wf, cycles * 8 // 1000 + 50)
+    assert words == ref  # the simulated fixture's FIFO content == cycle-accurate PIO
+    want = h.decode(ref)
+    assert sorted((c, n) for c, _, n in events) == sorted((c, n) for c, _, n in want)
+    for (c, s_us, n), (_, s_ns, _) in zip(sorted(events), sorted(want)):
+        assert s_us == s_ns // 1000  # start time in us since the detector started
+    fails = [0] * 24
+    gl = [0] * 24
+    for c, _, n in want:
+        (fails if n >= 1000 else gl)[c] += 1
+    assert summ["failures"] == fails and summ["glitches"] == gl
+    # the histogram counts every glitch once, in the right bin
+    edges = summ["hist_edges_ns"]
+    for c in range(24):
+        hist = summ["hist"][c]
+        assert sum(hist) == gl[c]
+        for _, _, n in (e for e in want if e[0] == c and e[2] < 1000):
+            b = next((i for i, e in enumerate(edges) if n < e), len(edges) - 1)
+            assert hist[b] >= 1
+    assert summ["lost"] == {"fifo_stalls": 0, "ring_overrun_records": 0, "event_log_dropped": 0}
+    assert summ["definition"]["resolution_ns"] == 40 and summ["definition"]["threshold_ohm"] == 10.0
+
+
+LOSS = """
+import simclock, sim_events
+import drivers.event_detector as ed
+src = sim_events.source()
+# 1) ring overrun: a 64-byte ring (8 records) and 20 events before the first drain
+d = ed.EventDetector(ring_bits=6)
+d.start()
+t = d.sm._t0
+for i in range(20):
+    src.add_event(4, t + 2000 + i * 3000, 400)
+simclock.advance_us(100)
+d.drain()
+print(d.lost()["ring_overrun_records"], d.stalls)
+# nothing lost when drained in time
+d2 = ed.EventDetector(ring_bits=6)
+d.stop(); d.dma.close()
+d2.start()
+t = d2.sm._t0
+for i in range(20):
+    src.add_event(5, t + 2000 + i * 3000, 1200)
+for k in range(25):
+    simclock.advance_us(3)
+    d2.drain()
+print(d2.lost())
+print(d2.failures[5])
+# 2) FIFO stall: the DMA stops, the 8-word FIFO fills, FDEBUG.RXSTALL latches (machine.mem32)
+d2.dma.active(0)
+t = simclock.now_us() * 1000
+for i in range(6):
+    src.add_event(6, t + 1000 + i * 1000, 200)
+simclock.advance_us(20)
+import machine
+print(machine.mem32[0x50200008] & 1)
+d2.drain()
+print(d2.lost()["fifo_stalls"], machine.mem32[0x50200008] & 1)
+"""
+
+
+def test_ring_overrun_and_fifo_stall_are_reported(mpy):
+    out = mpy(LOSS).stdout.split("\n")
+    overrun, stalls = map(int, out[0].split())
+    assert overrun == 20 * 2 + 1 - 8 and stalls == 0  # 41 records, 8 fit: 33 counted lost
+    assert ast.literal_eval(out[1]) == {"fifo_stalls": 0, "ring_overrun_records": 0, "event_log_dropped": 0}
+    assert int(out[2]) == 20
+    assert out[3] == "1"  # RXSTALL of SM0 set
+    assert out[4] == "1 0"  # drain counted it and cleared the flag (write 1 to clear)
+
+
+SELF_CHECK = """
+import simclock
+import drivers.event_detector as ed
+import board
+d = ed.EventDetector()
+d.start()
+ref = ed.ReferenceInterrupter(board.REF_INTERRUPTER_PIN)
+for us in (0.5, 1.0, 2.0):
+    n = ref.cycles_for_us(us)
+    nominal = ref.open(n)
+    simclock.advance_us(5)
+    d.drain()
+    ev = d.take_events([])
+    print(n, nominal, ev[0][0], ev[0][2], len(ev))
+"""
+
+
+def test_reference_interrupter_self_check(mpy):
+    rows = [list(map(int, l.split())) for l in mpy(SELF_CHECK).stdout.split("\n") if l]
+    assert [r[0] for r in rows] == [62, 125, 250]
+    for n, nominal, ch, measured, count in rows:
+        assert ch == 23 and count == 1
+        assert nominal == n * 8
+        assert abs(measured - nominal) < 40
+
+
+SCENARIO = """
+import simclock, sim_events
+import drivers.event_detector as ed
+import channel_map
+src = sim_events.load_scenario({"dut": {"positions": 40, "seed": 3}, "intermittent": [{"pin": 9, "rate_hz": 2000.0, "duration_us": 1.5}, {"pin": 30, "rate_hz": 3000.0, "duration_us": 0.5}]})
+d = ed.EventDetector()
+d.start()
+log = []
+for i in range(100):
+    simclock.advance_us(1000)
+    d.drain()
+    d.take_events(log)
+print(channel_map.channel_of(40, 9), channel_map.channel_of(40, 30))
+print(list(d.failures))
+print(list(d.glitches))
+print(list(d.longest_ns))
+print(d.lost())
+print(len(log), sum(d.failures) + sum(d.glitches))
+"""
+
+
+def test_intermittent_scenario(mpy):
+    out = mpy(SCENARIO).stdout.split("\n")
+    c9, c30 = map(int, out[0].split())
+    fails, gl, longest = (ast.literal_eval(out[i]) for i in (1, 2, 3))
+    assert 100 < fails[c9] < 300 and gl[c9] == 0  # ~2000/s for 0.1 s
+    assert 200 < gl[c30] < 450 and fails[c30] == 0
+    assert sum(fails) == fails[c9] and sum(gl) == gl[c30]
+    assert abs(longest[c9] - 1500) < 40 and abs(longest[c30] - 500) < 40
+    assert ast.literal_eval(out[4]) == {"fifo_stalls": 0, "ring_overrun_records": 0, "event_log_dropped": 0}
+    n_log, n_counted = map(int, out[5].split())
+    assert n_log == n_counted  # every event in the log once
