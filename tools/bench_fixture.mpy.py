@@ -24,6 +24,14 @@ class CountingLink:
 
 
 mode = sys.argv[1] if len(sys.argv) > 1 else "run"
+if mode == "simshare":  # what the simulated hardware alone keeps on the heap
+    import machine
+    import simhw
+
+    simhw.world()
+    gc.collect()
+    print(json.dumps({"sim_heap": gc.mem_alloc()}))
+    sys.exit(0)
 fx = Fixture()
 link = CountingLink()
 seq = Sequencer(fx, link)
