@@ -63,7 +63,7 @@ class Link:
                 return None
             if not b:
                 return None
-            c = b[0]
+            c = b[0] if isinstance(b, (bytes, bytearray)) else ord(b)
             if c == 0x0A or c == 0x0D:
                 if self._overlong:
                     self._overlong = False

@@ -58,7 +58,7 @@ INT = "int"
 STR = "str"
 
 # VERB -> {key: (kind, required, low, high)} ; for STR, low is a tuple of allowed values or None.
-COMMANDS = {
+COMMANDS = {  # type: dict[str, dict[str, tuple]]
     "HELLO": {},
     "STATUS": {},
     "SAFE": {},

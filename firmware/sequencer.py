@@ -157,7 +157,7 @@ class Sequencer:
         through two contacts; the side that reads lower is where the bridge is."""
         pairs = spec5861.neighbour_pairs(positions)
         self._step(cmd_id, "shorts", 2 * len(pairs))
-        found = {}
+        found = {}  # type: dict
         i_ma = spec5861.SHORT_TEST_CURRENT_MA
         for side in (relay_map.PLUG, relay_map.RECEPTACLE):
             for a, b in pairs:

@@ -59,6 +59,14 @@ from micropython import const
 
 import spec5861
 
+# The rp2 stubs' idiom: mypy sees the PIO DSL names; on the device the import fails -> False.
+try:
+    from typing_extensions import TYPE_CHECKING  # type: ignore
+except ImportError:
+    TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from rp2.asm_pio import *  # noqa: F403
+
 PIO0_BASE = const(0x50200000)
 FDEBUG_OFFSET = const(0x008)
 FDEBUG_RXSTALL = const(0)  # bits 0..3, one per SM; write 1 to clear
@@ -249,7 +257,10 @@ class EventDetector:
 
     def written_total(self):
         """Words the DMA has written since start (from its remaining transfer count)."""
-        return (self._count0 - self.dma.count) & 0xFFFFFFFF
+        dma = self.dma
+        if dma is None:
+            return 0
+        return (self._count0 - dma.count) & 0xFFFFFFFF
 
     def check_stall(self):
         from machine import mem32
