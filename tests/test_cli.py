@@ -245,3 +245,19 @@ def test_ctrl_c_aborts_and_writes_partial_record(fake, tmp_path):
     assert rec["done"]["verdict"] == "ABORTED"  # the fixture confirmed the abort
     assert 0 < len(rec["contacts"]) < 40
     assert so.strip().splitlines()[-1] == "ABORTED (SIMULATED)"
+
+
+def test_fixture_too_small_for_pins_exits_2(fake, tmp_path):
+    b = fake({"max_positions": 40})
+    r, rec, dirs = run_cli(b.port, tmp_path, pins=42)
+    assert r.returncode == 2
+    assert "at most 40 positions" in r.stderr and dirs == []
+
+
+def test_real_fixture_output_is_not_marked_simulated(fake, tmp_path):
+    b = fake({"simulated": False})
+    r, rec, dirs = run_cli(b.port, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert rec["simulated"] is False and "SIMULATED" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "PASS"
+    assert not dirs[0].name.endswith("SIMULATED")

@@ -152,18 +152,27 @@ def test_position_counts_and_current_rating(tmp_path, n, rating):
 
 
 def test_measured_values_agree_with_scenario_within_uncertainty(tmp_path):
+    """Every value within 4 reported sigmas of the scenario's, and the reported sigmas honest:
+    the normalized errors z = (measured - true) / u have an RMS near 1 and no bias."""
     doc = tomllib.loads((SCENARIOS / "exact-40.toml").read_text())
     assert doc["dut"]["spread_mohm"] == 0.0 and doc["fixture"]["bulk_mohm"] == 0.0
     r, rec, _ = run_tester(tmp_path, 40, "exact-40.toml")
     assert r.returncode == 0, r.stderr
-    k = 3.0
+    zs = []
     for pin, c in by_pin(rec).items():
         want = doc.get("pin", {}).get(str(pin), {}).get("contact_mohm", doc["dut"]["contact_mohm"])
-        assert c["u_mohm"] is not None and c["u_mohm"] > 0
-        assert abs(c["r_mohm"] - want) <= k * c["u_mohm"], (pin, c, want)
+        assert c["u_mohm"] is not None and 0 < c["u_mohm"] <= 0.020, c  # 20 uOhm repeatability goal
+        zs.append((c["r_mohm"] - want) / c["u_mohm"])
+        assert abs(zs[-1]) <= 4.0, (pin, c, want)
     for n, a in by_anchor(rec).items():
         want = doc["anchor"][str(n)]["contact_mohm"]
-        assert abs(a["r_mohm"] - want) <= k * a["u_mohm"], (n, a, want)
+        assert 0 < a["u_mohm"] <= 0.020, a
+        zs.append((a["r_mohm"] - want) / a["u_mohm"])
+        assert abs(zs[-1]) <= 4.0, (n, a, want)
+    rms = (sum(z * z for z in zs) / len(zs)) ** 0.5
+    mean = sum(zs) / len(zs)
+    assert 0.5 <= rms <= 1.5, "reported uncertainties are not honest: rms z = %.2f" % rms
+    assert abs(mean) <= 0.6, "measured values are biased: mean z = %.2f" % mean
 
 
 def test_probe_fault_is_a_fixture_error(tmp_path):

@@ -156,3 +156,10 @@ def test_result_dir_name():
     t = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     assert result_dir_name(t, None, "FX-1", False) == "20260102T030405Z-noserial-FX-1"
     assert result_dir_name(t, "A/B 7", "SIM-2", True) == "20260102T030405Z-A_B_7-SIM-2-SIMULATED"
+
+
+def test_fixture_abort_without_ctrl_c_is_exit_3():
+    rec = full_run(verdict="ABORTED")
+    rec.set_link(LinkStats())
+    assert rec.finish() == "ABORTED"
+    assert rec.exit_code() == 3 and rec.data["complete"] is False

@@ -15,6 +15,14 @@
 import simclock
 
 
+
+LOG_KEEP = 2048  # the test logs keep the latest entries: a long run must not fill the heap
+
+
+def _bound(lst):
+    if len(lst) > 2 * LOG_KEEP:
+        del lst[:LOG_KEEP]
+
 class RelayChain:
     def __init__(self, n_regs, operate_us, release_us, is_hot=None):
         self.n = n_regs
@@ -72,6 +80,7 @@ class RelayChain:
             self.store[:] = self.sr
             self._apply()
             self.latches.append((simclock.now_us(), frozenset(self.coils)))
+            _bound(self.latches)
         self.rck = level
 
     def set_g(self, level):
@@ -96,11 +105,13 @@ class RelayChain:
         for b in new - self.coils:
             self.t_on[b] = now
             self.log.append((now, b, 1))
+            _bound(self.log)
             if hot:
                 self.hot_switches.append((now, b, 1))
         for b in self.coils - new:
             self.t_off[b] = now
             self.log.append((now, b, 0))
+            _bound(self.log)
             if hot:
                 self.hot_switches.append((now, b, 0))
         self.coils = new

@@ -79,6 +79,8 @@ class Link:
         """Start counting afresh (after the handshake); `seq` is the last frame seen."""
         self.stats = LinkStats()
         self.stats.last_seq = seq
+        self.noise = []
+        self.garbled_lines = []
 
     # -- sending --------------------------------------------------------------------------
 

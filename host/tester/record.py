@@ -159,8 +159,10 @@ class RunRecord:
             self.data["log"].append({"level": p.get("level"), "msg": p.get("msg")})
             del self.data["log"][:-200]
 
-    def set_link(self, stats):
+    def set_link(self, stats, noise=None):
         self.data["link"] = stats.as_dict() if hasattr(stats, "as_dict") else dict(stats)
+        if noise:
+            self.data["link"]["noise_tail"] = list(noise)[-20:]
 
     # -- the verdict ----------------------------------------------------------------------
 
@@ -199,6 +201,7 @@ class RunRecord:
     def finish(self, error=None, interrupted=False):
         """Decide the host's verdict. Returns it ("PASS", "FAIL", "ERROR", "ABORTED")."""
         d = self.data
+        self.interrupted = interrupted
         d["duration_s"] = round((utc_now() - self.started_dt).total_seconds(), 3)
         done = d["done"]
         d["complete"] = done is not None and error is None and not interrupted
@@ -266,6 +269,8 @@ class RunRecord:
         from tester import exitcodes
 
         v = self.data["verdict"]
+        if v == "ABORTED" and not getattr(self, "interrupted", False):
+            return exitcodes.FIXTURE  # the fixture aborted by itself (lid opened, STOP): not the operator's Ctrl-C
         return {"PASS": exitcodes.PASS, "FAIL": exitcodes.FAIL, "ABORTED": exitcodes.INTERRUPTED}.get(v, exitcodes.FIXTURE)
 
     # -- writing --------------------------------------------------------------------------

@@ -100,7 +100,7 @@ class LiveView:
     def _table_head(self):
         if not self._table_started:
             self._table_started = True
-            self.line("%-8s %10s %8s %9s %7s  %-7s %s" % ("where", "R mOhm", "+-mOhm", "EMF uV", "limit", "verdict", "fault"))
+            self.line("%-8s %10s %8s %9s %7s  %-7s %s" % ("where", "R mOhm", "+-uOhm", "EMF uV", "limit", "verdict", "fault"))
 
     def _row(self, where, p):
         self._table_head()
@@ -112,7 +112,7 @@ class LiveView:
             % (
                 where,
                 "-" if r is None else "%.3f" % r,
-                "-" if u is None else "%.4f" % u,
+                "-" if u is None else "%.1f" % (u * 1000.0),
                 "-" if e is None else "%.1f" % e,
                 "-" if p.get("limit_mohm") is None else "%.0f" % p["limit_mohm"],
                 p.get("verdict"),

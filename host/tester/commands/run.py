@@ -1,12 +1,13 @@
 """`tester run`: low-level contact resistance of every contact and both anchor plates, opens
 and shorts, self-check first; a record in a result directory; the verdict as the exit code."""
 
-import shutil
 import sys
 import time
 from pathlib import Path
 
+from tester import exitcodes
 from tester.commands import common
+from tester.exitcodes import UsageError
 from tester.firmware import protocol, spec5861
 from tester.fixture import CommandError
 from tester.link import LinkError
@@ -76,6 +77,7 @@ def run(args):
 
         error = None
         interrupted = False
+        refused = False
         run_id = None
         try:
             run_id = fx.start_run(args.pins, args.stage, args.current_ma, args.serial)
@@ -91,21 +93,24 @@ def run(args):
                 error += " (the simulated fixture exited; see sim.log)"
         except CommandError as e:
             error = e.msg
+        except UsageError as e:  # the fixture refused the run's arguments
+            error = e.msg
+            refused = True
         finally:
             record.data["error"] = None
-            record.set_link(fx.link.stats)
+            record.set_link(fx.link.stats, fx.link.noise)
         record.finish(error=error, interrupted=interrupted)
         record.write(out_dir)
         if sim is not None:
-            try:
-                shutil.copy2(sim.log_path, out_dir / "sim.log")
+            try:  # the interpreter's stderr and the end of what it wrote on the port
+                (out_dir / "sim.log").write_text(sim.log_tail(400) + "\n")
             except OSError:
                 pass
         view.finish(record, out_dir)
         if args.json:
             sys.stdout.write(record.to_json() + "\n")
             sys.stdout.flush()
-        return record.exit_code()
+        return exitcodes.USAGE if refused else record.exit_code()
 
 
 def _show(f, record, view, positions):
