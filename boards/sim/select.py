@@ -13,7 +13,7 @@ POLLERR = _real.POLLERR
 POLLHUP = _real.POLLHUP
 
 
-class _Poll:
+class poll:
     def __init__(self):
         self._p = _real.poll()
 
@@ -37,10 +37,6 @@ class _Poll:
         r = self._p.ipoll(timeout, flags)
         simclock.advance_us(_rt.ticks_diff(_rt.ticks_us(), t0))
         return r
-
-
-def poll():
-    return _Poll()
 
 
 def select(rlist, wlist, xlist, timeout=None):
