@@ -16,6 +16,7 @@ def out(**kw):
 
 FIXTURE = PRELUDE + """
 import fixture
+simhw.world().chain.keep_log = True  # the relay event log, off by default to spare the heap
 fx = fixture.Fixture()
 w = simhw.world()
 M = board.MAX_POSITIONS
@@ -77,6 +78,7 @@ def test_chain_never_drives_garbage_at_power_up(mpy):
     zeros are latched. Garbage is planted in the model before the firmware starts."""
     r = mpy(PRELUDE + """
 w = simhw.world()
+w.chain.keep_log = True
 for i in range(w.chain.n):
     w.chain.sr[i] = 0xA5
     w.chain.store[i] = 0xFF

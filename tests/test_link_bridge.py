@@ -10,6 +10,7 @@ import pytest
 
 from tester.fixture import Fixture
 from tester.link import Link, LinkError
+from tester.sim import launcher
 from tester.sim.launcher import PtyBridge, SimFixture, stage_filesystem
 from tester.firmware import FIRMWARE_DIR
 
@@ -67,4 +68,4 @@ def test_sim_fixture_stages_scenario_and_env(tmp_path):
     assert json.loads((tmp_path / "w" / "scenario.json").read_text()) == sc
     assert s._env["SIM_SCENARIO"] == str(tmp_path / "w" / "scenario.json")
     assert s._env["MICROPYPATH"].split(":")[0].endswith("boards/sim")
-    assert s._argv[-3:] == ["-X", "heapsize=200K", "main.py"] and s._cwd == str(tmp_path / "w" / "fs")
+    assert s._argv[-3:] == ["-X", "heapsize=%s" % launcher.HEAPSIZE, "main.py"] and s._cwd == str(tmp_path / "w" / "fs")

@@ -9,7 +9,7 @@ import sys
 import machine  # noqa: F401  (the simulated board's)
 import simhw
 
-simhw.world().chain.keep_log = False  # the simulation's test log is not the firmware's heap
+simhw.world()
 gc.collect()
 SIM_BASE = gc.mem_alloc()
 
