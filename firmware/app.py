@@ -6,6 +6,7 @@
 
 import json
 
+import fixture_store
 import protocol
 import spec5861
 from fixture import Fixture
@@ -23,6 +24,103 @@ class App:
         self.seq.abort_check = self._abort_requested
         self.busy = False
         self.fixture_id = getattr(fx, "fixture_id", None) or ("FX-" + fx.uid[-8:])
+        # The fixture has no clock: `today` is the last date a host sent (RUN/CALINFO date=).
+        self.today = None
+        self.cal_state = fixture_store.NONE  # type: str | None
+        self.cal = None  # type: fixture_store.Calibration | None
+        self.cal_note = None  # type: str | None
+        self._zero = None  # pending CAL step=zero: (positions, [raw mΩ contacts], [raw mΩ anchors])
+        self._gain = None  # pending CAL step=gain: gain
+        self.load_cal()
+
+    # -- EEPROM: calibration, cycles ---------------------------------------------------------
+
+    def load_cal(self):
+        """Read the calibration from the EEPROM; only a valid one is ever applied."""
+        store = getattr(self.fx, "store", None)
+        self.cal = None
+        self.cal_note = None
+        if store is None:
+            self.cal_state = fixture_store.NONE
+        else:
+            try:
+                self.cal_state, self.cal = store.read_cal()
+                self.cal_note = store.note
+            except Exception as e:
+                self.cal_state = fixture_store.CORRUPT
+                self.cal_note = "EEPROM unreadable: %s" % e
+        self.seq.m.cal = self.cal
+
+    def cal_summary(self, positions=None, today=None):
+        t = today if today is not None else self.today
+        if self.cal is None:
+            d = {"state": self.cal_state}
+        else:
+            d = self.cal.summary(t, positions)
+        d["today"] = t
+        if self.cal_note:
+            d["note"] = self.cal_note
+        return d
+
+    def cycles_count(self):
+        try:
+            return self.fx.store.cycles()
+        except Exception:
+            return None
+
+    def _prepare_run(self, positions, args):
+        """Check the calibration and the mating cycles before a run; count the cycle.
+        Returns (calibration info, cycles info) for the run frame, or raises ProtocolError."""
+        date = args.get("date")
+        if date is not None:
+            if not fixture_store.date_ok(date):
+                raise protocol.ProtocolError(protocol.E_RANGE, "date=%d is not a date (YYYYMMDD)" % date)
+            self.today = date
+        allow_cal = args.get("allow_expired_cal", 0) == 1
+        info = self.cal_summary(positions)
+        state = info["state"]
+        c = self.cal
+        if state != fixture_store.VALID:
+            if not allow_cal:
+                if state == fixture_store.EXPIRED and c is not None:
+                    why = "the calibration expired on %d (today %s)" % (c.due, self.today)
+                elif state == fixture_store.INCOMPLETE and c is not None:
+                    why = "the calibration covers %d positions, the run has %d" % (c.positions, positions)
+                elif state == fixture_store.CORRUPT:
+                    why = "the stored calibration is corrupt (CRC mismatch)"
+                else:
+                    why = "the fixture has no calibration"
+                raise protocol.ProtocolError(protocol.E_CAL, why + ": calibrate the fixture, or run with allow_expired_cal=1")
+        info["overridden"] = state != fixture_store.VALID
+        info["applied"] = self.cal is not None and state in (fixture_store.VALID, fixture_store.EXPIRED, fixture_store.INCOMPLETE)
+        info["expiry_checked"] = self.today is not None
+        self.seq.m.cal = self.cal if info["applied"] else None
+        n = self.cycles_count()
+        cyc = fixture_store.cycles_summary(n if n is not None else 0)
+        if n is None:
+            cyc["state"] = "unknown"
+        elif n >= fixture_store.CYCLES_LIMIT and args.get("allow_worn", 0) != 1:
+            raise protocol.ProtocolError(
+                protocol.E_WORN,
+                "the fixture's test-board connectors have %d mating cycles, rated %d (5861 spec 8.5): replace them "
+                "and reset the count (CYCLES reset=1), or run with allow_worn=1" % (n, fixture_store.CYCLES_LIMIT),
+            )
+        if n is not None:
+            try:
+                cyc = fixture_store.cycles_summary(self.fx.store.bump_cycles())
+            except Exception as e:
+                self.link.send(protocol.K_LOG, {"level": "error", "msg": "mating-cycle counter not written: %s" % e})
+            cyc["overridden"] = n >= fixture_store.CYCLES_LIMIT
+            if cyc["count"] >= fixture_store.CYCLES_WARN:
+                self.link.send(
+                    protocol.K_LOG,
+                    {
+                        "level": "warning",
+                        "msg": "test-board connectors: %d of %d rated mating cycles: plan their replacement"
+                        % (cyc["count"], fixture_store.CYCLES_LIMIT),
+                    },
+                )
+        return info, cyc
 
     # -- replies -----------------------------------------------------------------------------
 
@@ -38,6 +136,9 @@ class App:
                 "fixture_id": self.fixture_id,
                 "uid": self.fx.uid,
                 "max_positions": self.fx.board.MAX_POSITIONS,
+                "calibration": self.cal_summary(),
+                "cycles": self.cycles_count(),
+                "faults": list(getattr(self.fx, "faults", [])),
             },
         )
 
@@ -106,7 +207,8 @@ class App:
         elif verb == "RUN":
             pins, stage, cur = self._validate_run(args)
             self._lid_closed()
-            self._run(cmd_id, pins, stage, cur, args.get("serial"), "host")
+            cal, cyc = self._prepare_run(pins, args)
+            self._run(cmd_id, pins, stage, cur, args.get("serial"), "host", cal, cyc)
         elif verb == "SELFCHECK":
             pins, _, cur = self._validate_run(args)
             self._lid_closed()
@@ -119,6 +221,14 @@ class App:
             with open(CONFIG_FILE, "w") as f:
                 json.dump({"pins": pins, "stage": stage}, f)
             link.send(protocol.K_OK, {"id": cmd_id, "pins": pins, "stage": stage})
+        elif verb in ("IDENT", "CAL", "CALINFO", "CYCLES"):
+            import calibration  # loaded when used: the heap stays free for runs
+
+            calibration.handle(self, cmd_id, verb, args)
+        elif verb in ("MONITOR", "MSTATUS", "MSTOP", "EVENTS"):
+            import monitor  # discontinuity monitoring: loaded when used
+
+            monitor.handle(self, cmd_id, verb, args)
         else:  # in COMMANDS but not handled here: a firmware bug, say so instead of crashing
             raise protocol.ProtocolError(protocol.E_VERB, "%s is not implemented" % verb)
 
@@ -142,10 +252,10 @@ class App:
             self.fx.safe()
         self.link.send(protocol.K_OK, {"id": cmd_id})
 
-    def _run(self, cmd_id, pins, stage, cur, serial, source):
+    def _run(self, cmd_id, pins, stage, cur, serial, source, cal=None, cycles=None):
         self.busy = True
         try:
-            self.seq.run(cmd_id, pins, stage, cur, serial, source)
+            self.seq.run(cmd_id, pins, stage, cur, serial, source, cal, cycles)
         finally:
             self.busy = False
 
@@ -182,7 +292,13 @@ class App:
         if not self.fx.panel.lid_closed():
             self.link.send(protocol.K_LOG, {"level": "error", "msg": "START: the lid is open"})
             return
-        self._run(0, pins, stage, cur, None, "button")
+        try:  # no host date: the expiry is checked against the last date a host sent
+            cal, cyc = self._prepare_run(pins, {})
+        except protocol.ProtocolError as e:
+            self.fx.panel.leds(False, True, False)
+            self.link.send(protocol.K_LOG, {"level": "error", "msg": "START: %s" % e.msg})
+            return
+        self._run(0, pins, stage, cur, None, "button", cal, cyc)
 
     def loop(self):
         self.hello(0)

@@ -6,6 +6,9 @@
 #   fx.expander (MCP23017)   fx.board (module)  fx.simulated (bool)  fx.uid (hex str)
 #   fx.safe()           # source off, monitor sources off, all relays open; never raises
 #
+# The EEPROM (fixture_store.py has its layout): fx.eeprom (drivers.eeprom.EEPROM), fx.store
+# (fixture_store.Store), fx.fixture_id (str from the EEPROM, None if never written).
+#
 # Extra attributes: fx.spi, fx.i2c, fx.n_relays, fx.faults (list of str: parts that failed their
 # start-up check, e.g. the ADC ID; empty on a healthy fixture), fx.monitor(on) (the 100 mA event
 # monitor sources; refused while a relay is closed... no: the event channels are separate from
@@ -17,9 +20,11 @@
 import sys
 
 import board
+import fixture_store
 import machine
 import relay_map
 from drivers.ads1262 import ADS1262
+from drivers.eeprom import EEPROM
 from drivers.current_source import CurrentSource
 from drivers.mcp23017 import MCP23017
 from drivers.panel import Panel
@@ -68,6 +73,13 @@ class Fixture:
         self.adc = ADS1262(self.spi, x.pin(b.X_ADC_CS_N), x.pin(b.X_ADC_DRDY_N), b.ADC_VREF_V, b.ADC_SPI_BAUD)
         self.panel = Panel(x.pin(b.X_START_N), x.pin(b.X_LID_CLOSED), x.pin(b.X_LED_PASS), x.pin(b.X_LED_FAIL), x.pin(b.X_LED_BUSY))
         self.safe()
+        self.eeprom = EEPROM(self.i2c, getattr(b, "EEPROM_ADDR", 0x50))
+        self.store = fixture_store.Store(self.eeprom)
+        self.fixture_id = None
+        try:
+            self.fixture_id = self.store.read_id()
+        except Exception as e:
+            self.faults.append("eeprom: %s" % e)
         try:
             self.adc.reset()
             self.adc.read_id()

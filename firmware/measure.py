@@ -34,6 +34,7 @@ class Reading:
         self.n = 0
         self.fault = None
         self.fixture_us = 0
+        self.raw_mohm = None  # before the calibration (gain, bulk) was applied
 
 
 class Measurer:
@@ -48,6 +49,9 @@ class Measurer:
         self.settle_us = settle_us
         self.max_positions = fx.board.MAX_POSITIONS
         self.refs = len(fx.board.REF_RESISTORS_MOHM)
+        # The fixture's calibration (fixture_store.Calibration) or None: uncalibrated, raw values.
+        # R_reported = gain * R_measured - bulk[position]; references get the gain only.
+        self.cal = None
         fx.adc.configure(rate_sps, gain, filt)
         fx.adc.set_mux(fx.board.ADC_AINP, fx.board.ADC_AINN)
 
@@ -134,25 +138,38 @@ class Measurer:
         r.fixture_us = time.ticks_diff(time.ticks_us(), t0)
         return r
 
+    def _apply(self, r, bulk_mohm):
+        """Apply the calibration to a reading (in place); keeps the raw value."""
+        r.raw_mohm = r.r_mohm
+        c = self.cal
+        if c is not None and r.r_mohm is not None:
+            r.r_mohm = c.gain * r.r_mohm - bulk_mohm
+            if r.u_mohm is not None:
+                r.u_mohm = c.gain * r.u_mohm
+        return r
+
     def contact(self, pin, current_ma):
         m = self.max_positions
-        return self.four_wire(
+        r = self.four_wire(
             relay_map.contact_node(m, relay_map.PLUG, pin),
             relay_map.contact_node(m, relay_map.RECEPTACLE, pin),
             current_ma,
         )
+        return self._apply(r, self.cal.contact_bulk_mohm(pin) if self.cal is not None else 0.0)
 
     def anchor(self, anchor, current_ma):
         m = self.max_positions
-        return self.four_wire(
+        r = self.four_wire(
             relay_map.anchor_node(m, relay_map.PLUG, anchor),
             relay_map.anchor_node(m, relay_map.RECEPTACLE, anchor),
             current_ma,
         )
+        return self._apply(r, self.cal.anchor_bulk_mohm(anchor) if self.cal is not None else 0.0)
 
     def reference(self, ref, current_ma):
         m = self.max_positions
-        return self.four_wire(relay_map.ref_node(m, ref, 0), relay_map.ref_node(m, ref, 1), current_ma)
+        r = self.four_wire(relay_map.ref_node(m, ref, 0), relay_map.ref_node(m, ref, 1), current_ma)
+        return self._apply(r, 0.0)
 
     def isolation_ohm(self, side, pin_a, pin_b, current_ma):
         """Resistance between two same-side pads at the dry-circuit clamp, in Ω, or None when

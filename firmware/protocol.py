@@ -38,6 +38,8 @@ E_RANGE = "range"  # value out of range (pin, current, positions...)
 E_STATE = "state"  # not possible now (busy, lid open)
 E_HW = "hardware"  # the fixture failed (ADC checksum, relay readback); all relays are open
 E_ABORT = "aborted"
+E_CAL = "calibration"  # RUN refused: the calibration is expired, corrupt, missing or incomplete
+E_WORN = "worn"  # RUN refused: the fixture's test-board connectors reached their rated cycles
 
 # Frame kinds, fixture -> host.
 K_HELLO = "hello"  # handshake: versions, board, simulated, fixture id
@@ -52,6 +54,12 @@ K_CONTACT = "contact"  # one contact's 4-wire result
 K_ANCHOR = "anchor"  # one anchor plate's 4-wire result
 K_DONE = "done"  # a run ends: verdict, counts, fixture time
 K_STATUS = "status"  # relays, source, lid, button
+K_CAL = "cal"  # one calibration reading: step, pin/anchor/ref, r_mohm (raw), u_mohm
+# Discontinuity monitoring (monitor.py).
+K_MON = "mon"  # monitoring starts: event definition, channels and their pins, self-check results
+K_EVENT = "event"  # one failure (>= EVENT_MIN_US): n (event seq), ch, pins, t_us, len_ns [, replay]
+K_MSTATUS = "mstatus"  # once a second and on MSTATUS: elapsed, per-channel counts, longest, losses
+K_MDONE = "mdone"  # monitoring ends: verdict PASS/FAIL/INVALID, counts, histograms, losses
 
 # Argument kinds for the command table.
 INT = "int"
@@ -69,6 +77,9 @@ COMMANDS = {  # type: dict[str, dict[str, tuple]]
         "stage": (STR, False, ("initial", "after"), None),
         "current_ma": (INT, False, 1, 5000),
         "serial": (STR, False, None, 32),
+        "date": (INT, False, 20000101, 20991231),  # today (YYYYMMDD): the fixture has no clock
+        "allow_expired_cal": (INT, False, 0, 1),  # run with an expired/corrupt/missing calibration
+        "allow_worn": (INT, False, 0, 1),  # run past the test boards' rated mating cycles
     },
     "MEASURE": {
         "pins": (INT, True, 2, 200),
@@ -80,6 +91,27 @@ COMMANDS = {  # type: dict[str, dict[str, tuple]]
         "pins": (INT, True, 2, 200),
         "stage": (STR, False, ("initial", "after"), None),
     },
+    # Identity, calibration, mating cycles (fixture_store.py: the EEPROM layout).
+    "IDENT": {"id": (STR, False, None, 16)},  # no id: report it; id=FX-0007: write it
+    "CAL": {
+        "step": (STR, True, ("zero", "gain", "store"), None),
+        "pins": (INT, False, 2, 200),  # zero: positions of the coupon to measure
+        "current_ma": (INT, False, 1, 5000),
+        "date": (INT, False, 20000101, 20991231),  # store: calibration date
+        "due": (INT, False, 20000101, 20991231),  # store: due date
+    },
+    "CALINFO": {"date": (INT, False, 20000101, 20991231)},
+    "CYCLES": {"reset": (INT, False, 1, 1)},
+    # Discontinuity monitoring (monitor.py): axis X/Y/Z (vibration) or a shock direction.
+    "MONITOR": {
+        "pins": (INT, True, 2, 200),
+        "seconds": (INT, True, 1, 86400),
+        "axis": (STR, False, ("X", "Y", "Z", "+X", "-X", "+Y", "-Y", "+Z", "-Z"), None),
+        "label": (STR, False, None, 24),
+    },
+    "MSTATUS": {},
+    "MSTOP": {},
+    "EVENTS": {"since": (INT, True, 0, 999999999)},
 }
 
 

@@ -40,8 +40,12 @@ class Sequencer:
         if not self.fx.panel.lid_closed():
             raise RunError("lid opened during the run")
 
-    def run(self, cmd_id, positions, stage, current_ma, serial, source):
-        """Run the whole test. Returns the verdict. Leaves the fixture safe whatever happens."""
+    def run(self, cmd_id, positions, stage, current_ma, serial, source, calibration=None, cycles=None):
+        """Run the whole test. Returns the verdict. Leaves the fixture safe whatever happens.
+
+        `calibration`: what the app decided about the calibration (id, date, due, state, applied,
+        overridden), recorded in the run frame's conditions; the Measurer applies it.
+        `cycles`: the mating-cycle counter of the fixture's test boards after this run's count."""
         fx = self.fx
         link = self.link
         t0 = time.ticks_us()
@@ -59,6 +63,10 @@ class Sequencer:
             "short_limit_ohm": spec5861.SHORT_LIMIT_OHM,
         }
         cond.update(self.m.conditions())
+        if calibration is not None:
+            cond["calibration"] = calibration
+        if cycles is not None:
+            cond["mating_cycles"] = cycles
         link.send(
             protocol.K_RUN,
             {
@@ -220,6 +228,7 @@ class Sequencer:
                 "id": cmd_id,
                 key: number,
                 "r_mohm": _r(r.r_mohm),
+                "r_raw_mohm": _r(getattr(r, "raw_mohm", None)),
                 "u_mohm": _r(r.u_mohm, 5),
                 "emf_uv": _r(r.emf_uv, 2),
                 "limit_mohm": limit,

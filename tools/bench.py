@@ -62,6 +62,37 @@ def min_heap_kib(lo=8, hi=200):
     return hi
 
 
+def monitoring_figures():
+    """Wall time of the simulated 6-hour vibration procedure (tester vibration --sim, clean pair,
+    incl. both contact resistance stages) and the host's frame ingest rate (decode + CRC + JSON)."""
+    import json as _json
+    import tempfile
+    import time as _time
+
+    sys.path.insert(0, str(REPO / "host"))
+    with tempfile.TemporaryDirectory() as tmp:
+        t = _time.monotonic()
+        r = subprocess.run([str(Path(sys.executable).parent / "tester"), "vibration", "--pins", "40", "--sim", "--yes", "--json",
+                            "--out", tmp], capture_output=True, text=True, timeout=600)
+        wall = _time.monotonic() - t
+        rec = _json.loads(r.stdout) if r.stdout.strip() else {}
+    print("simulated 6-hour vibration procedure (3 x 2 h monitored + 2 contact resistance runs): %.1f s wall, verdict %s (goal < 60 s)"
+          % (wall, rec.get("verdict")))
+    from tester.firmware import protocol as P
+    from tester.link import Link
+
+    frames = [P.encode_frame(i, "mstatus", {"id": 1, "session": 1, "running": True, "elapsed_ms": i * 1000, "events": 3,
+                                            "failures": [0] * 24, "glitches": [i % 7] * 24, "longest_ns": [0] * 24,
+                                            "lost": {"fifo_stalls": 0}, "records": i}) for i in range(20000)]
+    link = Link(None)
+    t = _time.perf_counter()
+    for f in frames:
+        link.feed_line(f.rstrip(b"\n"))
+    dt = _time.perf_counter() - t
+    nbytes = sum(map(len, frames))
+    print("host ingest: %.0f status frames/s, %.1f MB/s (USB CDC link: 0.1-0.5 MB/s; goal >= 10x)" % (len(frames) / dt, nbytes / dt / 1e6))
+
+
 def main():
     print("5861 tester benchmark (simulated fixture, this machine: %d cores)" % os.cpu_count())
     print()
@@ -99,6 +130,8 @@ def main():
         print("      in a %d KiB heap (-X heapsize bisection: firmware, simulation and fragmentation)" % kib)
     else:
         print("heap: FAILED: the run does not complete at -X heapsize=512K")
+
+    monitoring_figures()
 
     extra = REPO / "tools" / "bench_detector.py"
     if extra.exists():

@@ -8,7 +8,13 @@
 #             "9": {"sense_open": "plug"}},  # "plug", "receptacle" or "both"
 #    "anchors": {"2": {"contact_mohm": 25.0}},
 #    "shorts": [{"side": "plug", "pins": [17, 18], "ohm": 0.2}],
-#    "fixture": {"bulk_mohm": 0.0,       # test-board trace resistance, each board, per contact
+#    "fixture": {"bulk_mohm": 0.25,      # test-board trace resistance, each board, per contact
+#                "bulk_spread_mohm": 0.15, # +- uniform spread per position and board (fixture's
+#                                          # own seed: the same boards whatever the connector)
+#                "coupon": false,        # the zero-reference coupon instead of the connector:
+#                                        # every position (1..MAX) reads only the boards' bulk
+#                "gain_error_ppm": 0.0,  # test-current full-scale error (calibrated by the gain)
+#                "cal": "factory",       # EEPROM at first boot: factory/expired/corrupt/none
 #                "emf_uv": 2.0,          # the fixture's own thermal EMF at the ADC input (constant)
 #                "relay_mohm": 50.0,     # reed relay contact resistance
 #                "lid_closed": true}}
@@ -21,11 +27,14 @@
 
 import json
 import os
+from array import array
 
 import relay_map
 from simrand import Rng
 
 BUS_NODE = (-1, -2, -3, -4)  # HI_F, HI_S, LO_F, LO_S
+
+BULK_DEFAULT_MOHM = 0.25  # per board and position: 0.2..0.8 mΩ per position with the spread
 
 DEFAULT = {"positions": 40, "contact_mohm": 30.0, "anchor_mohm": 8.0, "spread_mohm": 1.5, "seed": 7}
 
@@ -43,15 +52,26 @@ class Dut:
         M = board.MAX_POSITIONS
         self.M = M
         self.sc = sc
+        fx = sc.get("fixture") or {}
+        bulk = float(fx.get("bulk_mohm", BULK_DEFAULT_MOHM))
+        bspread = float(fx.get("bulk_spread_mohm", bulk * 0.6))
+        self.coupon = bool(fx.get("coupon", False))
+        # Bulk of both test boards per position (mΩ): the same boards whatever is mated.
+        brng = Rng(int(fx.get("seed", 4242)))
+        # index 0..M-1: contacts 1..M, then anchors 1, 2 (an array: the sim shares the heap)
+        self.bulk = array("d", [0.0] * (M + 2))
+        for i in range(M + 2):
+            for _ in range(2):
+                self.bulk[i] += max(0.0, bulk + bspread * (2 * brng.uniform() - 1))
+        if self.coupon:  # a coupon has no connector: nothing of the scenario's DUT applies
+            sc = {"positions": M, "contact_mohm": 0.0, "anchor_mohm": 0.0, "seed": sc.get("seed", 7), "emf_uv": 0.0}
+        self.relay_ohm = float(fx.get("relay_mohm", 50.0)) / 1000.0
+        self.fixture_emf_uv = float(fx.get("emf_uv", 0.0))
+        self.lid_closed = bool(fx.get("lid_closed", True))
         self.positions = int(sc.get("positions", 40))
         seed = int(sc.get("seed", 7))
         rng = Rng(seed)
         self.rng = rng
-        fx = sc.get("fixture") or {}
-        bulk = float(fx.get("bulk_mohm", 0.0))
-        self.relay_ohm = float(fx.get("relay_mohm", 50.0)) / 1000.0
-        self.fixture_emf_uv = float(fx.get("emf_uv", 0.0))
-        self.lid_closed = bool(fx.get("lid_closed", True))
         spread = float(sc.get("spread_mohm", 0.0))
         emf_sigma = float(sc.get("emf_uv", 2.0))
         pins = sc.get("pins") or {}
@@ -66,7 +86,7 @@ class Dut:
             emf = rng.gauss() * emf_sigma
             if r is None:
                 r = float(sc.get("contact_mohm", 30.0)) + spread * base_sp
-                r = max(r, 0.1)
+                r = max(r, 0.0 if self.coupon else 0.1)
             emf = float(o.get("emf_uv", emf))
             a = relay_map.contact_node(M, relay_map.PLUG, p)
             b = relay_map.contact_node(M, relay_map.RECEPTACLE, p)
@@ -78,7 +98,7 @@ class Dut:
             if o.get("open"):
                 self.truth[("contact", p)] = None
                 continue
-            r_tot = float(r) + 2 * bulk
+            r_tot = max(float(r) + self.bulk[p - 1], 1e-6)
             self.truth[("contact", p)] = r_tot
             self.edges.append((a, b, r_tot / 1000.0, emf * 1e-6))
         for k in range(1, 3):
@@ -87,13 +107,13 @@ class Dut:
             sp = rng.gauss()
             emf = rng.gauss() * emf_sigma
             if r is None:
-                r = max(float(sc.get("anchor_mohm", 8.0)) + spread * sp, 0.1)
+                r = max(float(sc.get("anchor_mohm", 8.0)) + spread * sp, 0.0 if self.coupon else 0.1)
             a = relay_map.anchor_node(M, relay_map.PLUG, k)
             b = relay_map.anchor_node(M, relay_map.RECEPTACLE, k)
             if o.get("open"):
                 self.truth[("anchor", k)] = None
                 continue
-            r_tot = float(r) + 2 * bulk
+            r_tot = max(float(r) + self.bulk[M + k - 1], 1e-6)
             self.truth[("anchor", k)] = r_tot
             self.edges.append((a, b, r_tot / 1000.0, emf * 1e-6))
         for s in sc.get("shorts") or ():

@@ -5,7 +5,10 @@
 #     openings come in this way from rp2.StateMachine.put);
 #   - intermittent contacts from the scenario's [[intermittent]] entries (pin, rate_hz,
 #     duration_us): events of that length at random times (exponential gaps, seeded), generated
-#     lazily as simulated time advances, only while set_vibrating(True) (default: on).
+#     lazily as simulated time advances, only while set_vibrating(True) (default: on). On the
+#     simulated fixture (sim_fixture.World) the shaker runs while the monitor sources are on
+#     (X_MON_EN): the firmware's monitoring windows are the vibration / the shocks; rate_hz is the
+#     mean rate during such a window (a shock window of 1 s sees rate_hz events on average).
 # Times are integer nanoseconds of simulated fixture time (simclock.now_us() * 1000).
 
 import math
@@ -120,9 +123,9 @@ def load_scenario(scn):
     """Feed the [[intermittent]] entries of a (normalized) scenario dict. Pins map to channels
     with firmware/channel_map.py for the scenario's position count."""
     src = source()
-    dut = scn.get("dut", {})
-    positions = dut.get("positions", 40)
-    seed = dut.get("seed", 1)
+    dut = scn.get("dut", scn)  # a TOML-shaped dict ([dut]) or the host's normalized one (flat)
+    positions = int(dut.get("positions", 40))
+    seed = int(dut.get("seed", 1))
     for i, ent in enumerate(scn.get("intermittent", ())):
         ch = channel_for_pin(positions, ent["pin"])
         src.add_intermittent(ch, ent["rate_hz"], ent["duration_us"], seed + i)

@@ -3,7 +3,11 @@
 #
 #   SPI1:  ADS1262 (CS = expander X_ADC_CS_N), DAC8551 (SYNC = X_DAC_CS_N), TPIC6C595 chain
 #          (sees every SCK; RCK/G/SRCLR on the expander)
-#   I2C0:  MCP23017 at board.EXPANDER_ADDR (inputs: START, lid, ADC DRDY, source compliance)
+#   I2C0:  MCP23017 at board.EXPANDER_ADDR (inputs: START, lid, ADC DRDY, source compliance);
+#          24LC256 EEPROM at board.EEPROM_ADDR (sim_eeprom: contents kept in eeprom.bin, env
+#          SIM_EEPROM). A blank one gets a factory image at first boot, by the scenario's
+#          fixture.cal: "factory" (valid for a year, marked simulated, the boards' exact bulk and
+#          the source's exact gain), "expired", "corrupt" (written, then a byte flipped), "none".
 #   source: DAC8551 setpoint x board.SOURCE_FULL_SCALE_MA, EN (gated by the lid switch in
 #          hardware), POL, compliance clamp at board.SOURCE_COMPLIANCE_MV; off = disconnected and
 #          the force buses shunted together.
@@ -18,6 +22,7 @@ import simclock
 import simhw
 from sim_ads1262 import Ads1262
 from sim_dac8551 import Dac8551
+from sim_eeprom import Eeprom24LC256
 from sim_dut import BUS_NODE, Dut, component, load_scenario, merged_adj, solve
 from sim_mcp23017 import Mcp23017
 from sim_tpic6c595 import RelayChain
@@ -32,6 +37,11 @@ class World:
         sc = scenario if scenario is not None else load_scenario()
         self.board = board
         self.dut = Dut(sc, board)
+        # Intermittent contacts ([[intermittent]]): the shaker runs while the monitor sources are on.
+        import sim_events
+
+        self.events = sim_events.load_scenario(sc)
+        self.events.set_vibrating(False)
         self.lid = self.dut.lid_closed
         self.button = False
         self.mon_en = 0
@@ -55,10 +65,38 @@ class World:
         for bit in range(16):
             self._net(bit, self.exp.level(bit))
         simhw.register_i2c(board.I2C_ID, board.EXPANDER_ADDR, self.exp)
+        fxc = sc.get("fixture") or {}
+        self.gain_error = float(fxc.get("gain_error_ppm", 0.0)) * 1e-6
+        self.eeprom = Eeprom24LC256()
+        if self.eeprom.blank():
+            self._factory_image(str(fxc.get("cal", "factory")))
+        simhw.register_i2c(board.I2C_ID, board.EEPROM_ADDR, self.eeprom)
         simhw.register_spi(board.SPI_ID, self.adc)
         simhw.register_spi(board.SPI_ID, self.dac)
         simhw.register_spi(board.SPI_ID, self.chain)
         self.cs_violations = 0  # chain latched while the ADC or DAC was selected
+
+    def _factory_image(self, kind):
+        """A simulated factory calibration, written straight into the part's array."""
+        if kind == "none":
+            return
+        import utime  # the interpreter's real clock: the host sends the same date with RUN
+
+        import fixture_store as fs
+
+        t = utime.localtime()
+        today = t[0] * 10000 + t[1] * 100 + t[2]
+        date, due = today, today + 10000  # valid for a year
+        if kind == "expired":
+            date, due = (t[0] - 1) * 10000 + 101, (t[0] - 1) * 10000 + 1231
+        M = board.MAX_POSITIONS
+        bulk = [int(round(x * 1000)) for x in self.dut.bulk]
+        cal = fs.Calibration(1.0 / (1.0 + self.gain_error), bulk, M, date, due, simulated=True, gen=1)
+        rec = cal.encode()
+        self.eeprom.mem[fs.CAL_A : fs.CAL_A + len(rec)] = rec
+        if kind == "corrupt":
+            self.eeprom.mem[fs.CAL_A + 40] = self.eeprom.mem[fs.CAL_A + 40] ^ 0x10
+        self.eeprom.save()
 
     # --- expander nets ----------------------------------------------------------------------
     def _net(self, bit, level):
@@ -78,6 +116,8 @@ class World:
             self.chain.set_clr(level)
         elif bit == b.X_MON_EN:
             self.mon_en = level
+            if hasattr(self, "events"):
+                self.events.set_vibrating(bool(level), simclock.now_us() * 1000)
         elif bit == b.X_LED_PASS:
             self.leds["pass"] = level
         elif bit == b.X_LED_FAIL:
@@ -100,7 +140,8 @@ class World:
         return bool(self.exp_levels.get(board.X_SRC_EN, 0)) and self.lid
 
     def source_setpoint_a(self):
-        return self.dac.fraction() * board.SOURCE_FULL_SCALE_MA / 1000.0
+        """The current really driven: the DAC's setpoint with the source's full-scale error."""
+        return self.dac.fraction() * board.SOURCE_FULL_SCALE_MA / 1000.0 * (1.0 + self.gain_error)
 
     def _network(self):
         """(adj, made bits): the DUT network plus the relay contacts made now."""

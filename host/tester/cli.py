@@ -6,16 +6,19 @@ import sys
 
 from tester import __version__, exitcodes
 from tester.commands import run as run_cmd
+from tester.commands import monitor as monitor_cmd
 from tester.commands import sim as sim_cmd
+from tester.commands import flash as flash_cmd
+from tester.commands import calibrate as calibrate_cmd
 
-COMMANDS = (run_cmd, sim_cmd)
+COMMANDS = (run_cmd, sim_cmd, monitor_cmd, flash_cmd, calibrate_cmd)
 
 
 def build_parser():
     p = argparse.ArgumentParser(
         prog="tester",
         description="Kyocera 5861 connector test fixture. Exit codes: 0 PASS, 1 FAIL, 2 usage or configuration, "
-        "3 fixture or link, 130 interrupted.",
+        "3 fixture or link, 4 INVALID (monitoring: data lost), 130 interrupted.",
     )
     p.add_argument("--version", action="version", version="tester %s" % __version__)
     p.add_argument("-v", "--verbose", action="count", default=0, help="log link traffic to stderr (-vv: every frame)")

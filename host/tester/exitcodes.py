@@ -7,6 +7,7 @@ PASS = 0  # the connector passed
 FAIL = 1  # the connector failed (a contact, an anchor plate, a short)
 USAGE = 2  # bad arguments, bad scenario file, a position count or current the spec refuses
 FIXTURE = 3  # fixture or link error: none found, link lost, version mismatch, self-check, probe
+INVALID = 4  # monitoring: data was lost (FIFO, ring, event log, link): neither PASS nor a trusted FAIL
 INTERRUPTED = 130  # Ctrl-C: the run was aborted, a partial record was written
 
 NAMES = {
@@ -14,6 +15,7 @@ NAMES = {
     FAIL: "FAIL",
     USAGE: "usage or configuration error",
     FIXTURE: "fixture or link error",
+    INVALID: "INVALID (data lost)",
     INTERRUPTED: "interrupted",
 }
 

@@ -73,6 +73,12 @@ class Fixture:
 
     def _check_versions(self):
         h = self.hello
+        if h.get("protocol") == protocol.PROTOCOL_VERSION and h.get("firmware") != protocol.FIRMWARE_VERSION:
+            raise VersionMismatch(
+                "the fixture on %s runs firmware %s; this tester ships firmware %s (protocol %d). "
+                "Update the fixture's firmware: tester flash --port %s"
+                % (self.port_name, h.get("firmware"), protocol.FIRMWARE_VERSION, protocol.PROTOCOL_VERSION, self.port_name)
+            )
         if h.get("protocol") != protocol.PROTOCOL_VERSION:
             raise VersionMismatch(
                 "the fixture on %s runs firmware %s speaking protocol %s; this tester speaks protocol %d "
@@ -131,8 +137,12 @@ class Fixture:
     def safe(self):
         return self.command("SAFE")
 
-    def start_run(self, pins, stage="initial", current_ma=None, serial=None):
+    def start_run(self, pins, stage="initial", current_ma=None, serial=None, date=None, allow_expired_cal=False):
         args = {"pins": pins, "stage": stage}
+        if date is not None:  # the fixture has no clock: it checks the calibration's due date with ours
+            args["date"] = date
+        if allow_expired_cal:
+            args["allow_expired_cal"] = 1
         if current_ma is not None:
             args["current_ma"] = current_ma
         if serial:
@@ -148,6 +158,13 @@ class Fixture:
                 self._unsolicited(f)
                 continue
             if f.kind == protocol.K_ERR:
+                if f.get("code") == getattr(protocol, "E_CAL", None):
+                    raise CommandError(
+                        "RUN",
+                        f.get("code"),
+                        "%s. Calibrate it: tester calibrate --port %s (or, knowingly, tester run --allow-expired-cal)"
+                        % (f.get("msg"), self.port_name),
+                    )
                 if f.get("code") in (protocol.E_RANGE, protocol.E_ARG):
                     raise UsageError("the fixture refused the run: %s" % f.get("msg"))
                 raise CommandError("RUN", f.get("code"), f.get("msg"))

@@ -10,8 +10,8 @@ the file, the key and what is wrong; the CLI turns it into exit code 2.
     [pin.N]      contact_mohm, open (bool), sense_open ("plug" | "receptacle")
     [anchor.N]   contact_mohm, open (bool)                    N = 1 or 2
     [[short]]    side ("plug" | "receptacle"), pins = [a, b] (neighbours), ohm
-    [fixture]    bulk_mohm, emf_uv
-    [link]       drop_after_frames (int >= 0)
+    [fixture]    bulk_mohm, emf_uv, bulk_spread_mohm, coupon, gain_error_ppm, cal
+    [link]       drop_after_frames (int >= 0), unplug_after_frames (int >= 0), unplug_for_s (> 0)
     [[intermittent]] pin, rate_hz, duration_us
 """
 
@@ -98,8 +98,27 @@ DUT_KEYS = {
 PIN_KEYS = {"contact_mohm": _num(), "open": _bool, "sense_open": _side}
 ANCHOR_KEYS = {"contact_mohm": _num(), "open": _bool}
 SHORT_KEYS = {"side": _side, "pins": None, "ohm": _num()}
-FIXTURE_KEYS = {"bulk_mohm": _num(), "emf_uv": _num(lo=None)}
-LINK_KEYS = {"drop_after_frames": _int(0)}
+def _cal_kind(v):
+    if v not in CAL_KINDS:
+        return "expected one of %s, got %r" % (", ".join('"%s"' % k for k in CAL_KINDS), v)
+    return None
+
+
+# The simulated fixture's own parts (boards/sim/sim_dut.py, sim_fixture.py): bulk_mohm per test
+# board and position (default 0.25) with bulk_spread_mohm (+-, default 0.6 x bulk); coupon = true:
+# the zero-reference coupon is fitted instead of the connector; gain_error_ppm: the test
+# current's full-scale error; cal: what its EEPROM holds at first boot (factory = a valid
+# simulated calibration, expired, corrupt, none).
+CAL_KINDS = ("factory", "expired", "corrupt", "none")
+FIXTURE_KEYS = {
+    "bulk_mohm": _num(),
+    "emf_uv": _num(lo=None),
+    "bulk_spread_mohm": _num(),
+    "coupon": _bool,
+    "gain_error_ppm": _num(lo=None),
+    "cal": _cal_kind,
+}
+LINK_KEYS = {"drop_after_frames": _int(0), "unplug_after_frames": _int(0), "unplug_for_s": _num(lo=0.0, lo_open=True)}
 INTERMITTENT_KEYS = {"pin": None, "rate_hz": _num(lo=0.0, lo_open=True), "duration_us": _num(lo=0.0, lo_open=True)}
 TOP_KEYS = ("dut", "pin", "anchor", "short", "fixture", "link", "intermittent")
 

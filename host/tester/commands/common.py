@@ -106,6 +106,9 @@ def session(args, scenario=None, keep_workdir=None):
             sim = stack.enter_context(
                 SimFixture(scenario.sim, workdir, drop_after_frames=scenario.link.get("drop_after_frames"))
             )
+            if scenario.link.get("unplug_after_frames") is not None:  # a scripted cable pull
+                sim.unplug_for_s = float(scenario.link.get("unplug_for_s", 1.0))
+                sim.unplug_after_frames = int(scenario.link["unplug_after_frames"])
             port = sim.port
         elif args.port:
             port = args.port

@@ -29,6 +29,11 @@ def add_parser(sub):
     p.add_argument("--serial", metavar="SN", help="the connector pair's serial number (stored in the record)")
     p.add_argument("--json", action="store_true", help="print the JSON record on stdout (the live view goes to stderr)")
     p.add_argument("--out", metavar="DIR", default="results", help="where result directories go (default ./results)")
+    p.add_argument(
+        "--allow-expired-cal",
+        action="store_true",
+        help="run although the fixture's calibration is expired, corrupt or missing (the record says so)",
+    )
     common.add_connection_args(p)
     p.set_defaults(func=run)
     return p
@@ -80,7 +85,9 @@ def run(args):
         refused = False
         run_id = None
         try:
-            run_id = fx.start_run(args.pins, args.stage, args.current_ma, args.serial)
+            from tester.calibration import today
+
+            run_id = fx.start_run(args.pins, args.stage, args.current_ma, args.serial, today(), args.allow_expired_cal)
             for f in fx.run_frames(run_id, args.timeout):
                 _show(f, record, view, args.pins)
         except KeyboardInterrupt:

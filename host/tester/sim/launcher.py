@@ -207,16 +207,22 @@ class PtyBridge:
 
     # -- the relay ------------------------------------------------------------------------
 
+    unplug_after_frames = None  # set by the session from the scenario's [link] (tests)
+    unplug_for_s = 1.0
+    frames_seen = 0
+    _unplug_done = False
+
     def _from_device(self, data):
         """Bytes the fixture wrote: forward (or not) to the host."""
         self.device_tail += data
         del self.device_tail[:-4096]
-        if not self._plugged:
-            self.bytes_dropped += len(data)
-            return
-        if self.drop_after_frames is None:
-            self._queue(data)
-            return
+        if self.unplug_after_frames is None:
+            if not self._plugged:
+                self.bytes_dropped += len(data)
+                return
+            if self.drop_after_frames is None:
+                self._queue(data)
+                return
         self._line += data
         while True:
             nl = self._line.find(b"\n")
@@ -224,7 +230,21 @@ class PtyBridge:
                 break
             line = bytes(self._line[: nl + 1])
             del self._line[: nl + 1]
-            if self.frames_forwarded >= self.drop_after_frames:
+            if self.unplug_after_frames is not None:
+                # A scripted cable pull ([link] unplug_after_frames, unplug_for_s): whole lines
+                # only, and what the fixture writes while unplugged is gone (as on USB CDC).
+                if line.startswith(b"$"):
+                    self.frames_seen += 1
+                if not self._unplug_done and self.frames_seen > self.unplug_after_frames:
+                    self._unplug_done = True
+                    self._unplug_locked()
+                    t = threading.Timer(self.unplug_for_s, self.replug)
+                    t.daemon = True
+                    t.start()
+                if not self._plugged:
+                    self.bytes_dropped += len(line)
+                    continue
+            if self.drop_after_frames is not None and self.frames_forwarded >= self.drop_after_frames:
                 self.bytes_dropped += len(line)
                 continue
             if line.startswith(b"$"):

@@ -1,0 +1,183 @@
+"""`tester flash`: deploy the firmware onto fixtures with mpremote, keep (or write) each
+fixture's identity, reconnect, check the handshake (firmware and protocol version), report.
+
+    tester flash --port /dev/ttyACM0            one fixture
+    tester flash --serial-number E661410403     the fixture with this USB serial number
+    tester flash --all                          every fixture attached (USB VID:PID of the CDC)
+    tester flash --sim [--workdir DIR]          the SIMULATED fixture kept in DIR (its flash and
+                                                EEPROM persist there; default ~/.local/share/
+                                                tester/sim-fixture)
+
+Exit codes: 0 every fixture flashed and answering with the deployed version; 3 a deploy failed
+(half-way: the message says so; the same command repairs it) or the fixture does not come back
+with the deployed version; 2 bad arguments.
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from tester import deploy as deploy_mod
+from tester.exitcodes import FixtureError, UsageError
+from tester.firmware import FIRMWARE_DIR
+from tester.fixture import Fixture
+from tester.link import Link, LinkError
+
+RECONNECT_S = 15.0
+
+
+def data_dir():
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "tester"
+
+
+def default_sim_workdir():
+    return data_dir() / "sim-fixture"
+
+
+def add_parser(sub):
+    p = sub.add_parser("flash", help="deploy the firmware onto fixtures with mpremote and check their handshake")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--port", metavar="DEV", help="serial port of the fixture")
+    g.add_argument("--serial-number", metavar="USBSN", help="the fixture with this USB serial number")
+    g.add_argument("--all", action="store_true", help="every fixture attached (by USB VID:PID)")
+    g.add_argument("--sim", action="store_true", help="the SIMULATED fixture kept in --workdir")
+    p.add_argument("--workdir", metavar="DIR", help="with --sim: the simulated fixture's directory (flash fs/ and eeprom.bin)")
+    p.add_argument("--source", metavar="DIR", default=str(FIRMWARE_DIR), help="firmware tree to deploy (default: this tester's)")
+    p.add_argument("--board", default="fixture_v1", help="board profile copied as /board.py (boards/NAME/board.py)")
+    p.add_argument("--fixture-id", metavar="ID", help="write this fixture id to the fixture's EEPROM (default: keep it)")
+    p.add_argument("--timeout", type=float, default=RECONNECT_S, metavar="S", help="wait this long for the fixture after the reset")
+    p.set_defaults(func=run)
+    return p
+
+
+def targets(args):
+    if args.sim:
+        return [None]
+    if args.port:
+        return [args.port]
+    from tester.ports import find_fixture, list_fixtures
+
+    if args.all:
+        ports = [p.device for p in list_fixtures()]
+        if not ports:
+            find_fixture()  # raises the "no fixture found" error
+        return ports
+    return [find_fixture(args.serial_number)]
+
+
+def _check(args):
+    src = Path(args.source)
+    if not (src / "main.py").exists() or not (src / "protocol.py").exists():
+        raise UsageError("--source %s is not a firmware tree (no main.py / protocol.py)" % src)
+    if args.workdir and not args.sim:
+        raise UsageError("--workdir is for the simulated fixture (--sim)")
+    if args.fixture_id:
+        from tester.firmware import protocol
+
+        try:
+            protocol.check_args("IDENT", {"id": args.fixture_id})
+        except protocol.ProtocolError as e:
+            raise UsageError("--fixture-id %r: %s" % (args.fixture_id, e.msg))
+    return deploy_mod.firmware_version(src)
+
+
+def handshake_after_reset(port, want_fw, want_proto, fixture_id=None, timeout=RECONNECT_S, opener=None):
+    """Reconnect (the USB port comes back after the reset), HELLO, compare versions."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            link = (opener or Link.open)(port)
+            break
+        except LinkError as e:
+            last = e
+            if time.monotonic() > deadline:
+                raise FixtureError("the fixture on %s did not come back after the reset: %s" % (port, last.msg))
+            time.sleep(0.2)
+    try:
+        fx = Fixture(link, port)
+        try:
+            fx.handshake(timeout=max(2.0, deadline - time.monotonic()))
+        except FixtureError:
+            if fx.hello is None:
+                raise
+        h = fx.hello
+        if h.get("firmware") != want_fw or h.get("protocol") != want_proto:
+            raise FixtureError(
+                "after the deploy the fixture on %s runs firmware %s (protocol %s), not the deployed %s (protocol %d): "
+                "the deploy did not take; run `tester flash --port %s` again"
+                % (port, h.get("firmware"), h.get("protocol"), want_fw, want_proto, port)
+            )
+        if fixture_id:
+            f = fx.command("IDENT", id=fixture_id)
+            h["fixture_id"] = f.get("fixture_id")
+        return dict(h)
+    finally:
+        link.close()
+
+
+def _report(out, rep, hello):
+    out.write(
+        "%s: firmware %s protocol %d (board %s) deployed: %d copied, %d unchanged\n"
+        % (rep["port"], rep["firmware"], rep["protocol"], rep["board"], len(rep["copied"]), len(rep["unchanged"]))
+    )
+    cal = hello.get("calibration") or {}
+    out.write(
+        "  handshake: firmware %s protocol %s, fixture %s%s, calibration %s%s, mating cycles %s\n"
+        % (
+            hello.get("firmware"),
+            hello.get("protocol"),
+            hello.get("fixture_id"),
+            " (SIMULATED)" if hello.get("simulated") else "",
+            cal.get("state"),
+            " (due %s)" % cal["due"] if cal.get("due") else "",
+            hello.get("cycles"),
+        )
+    )
+
+
+def flash_sim(args, want_fw, want_proto, out):
+    from tester.sim.flashable import SimBoard
+
+    board = SimBoard(args.workdir or default_sim_workdir())
+    drop = os.environ.get("TESTER_SIM_DROP_AFTER_FILES")  # test hook: the cable is pulled mid-copy
+    with board.repl(drop_after_files=int(drop) if drop else None) as repl:
+        try:
+            rep = deploy_mod.deploy(repl.port, args.source, args.board, resume=True, workdir=board.workdir)
+        except deploy_mod.DeployError as e:
+            if repl.dropped:
+                e.msg += "\n(simulated: the USB cable was pulled during the copy)"
+            raise
+        rep["port"] = "SIMULATED fixture in %s" % board.workdir
+        deploy_mod.reset(repl.port, resume=True)
+        if not repl.wait_exit(5.0):
+            raise FixtureError("the simulated fixture did not reset after the deploy")
+    with board.boot() as sim:
+        hello = handshake_after_reset(sim.port, want_fw, want_proto, args.fixture_id, args.timeout)
+    _report(out, rep, hello)
+    return 0
+
+
+def run(args, out=None):
+    out = out or sys.stdout
+    want_fw, want_proto = _check(args)
+    if args.sim:
+        return flash_sim(args, want_fw, want_proto, out)
+    failed = []
+    for port in targets(args):
+        try:
+            rep = deploy_mod.deploy(port, args.source, args.board)
+            deploy_mod.reset(port)
+            time.sleep(1.0)  # the USB device goes away and comes back
+            hello = handshake_after_reset(port, want_fw, want_proto, args.fixture_id, args.timeout)
+            _report(out, rep, hello)
+        except FixtureError as e:
+            failed.append((port, e.msg))
+            print("tester: %s: %s" % (port, e.msg), file=sys.stderr)
+    if failed:
+        if len(failed) == 1 and not args.all:
+            raise FixtureError(failed[0][1])
+        raise FixtureError("%d fixture(s) not flashed: %s" % (len(failed), ", ".join(p for p, _ in failed)))
+    return 0
