@@ -26,8 +26,9 @@ SCHEMA_VERSION = 1
 RECORD_NAME = "record.json"
 CSV_NAME = "measurements.csv"
 
-CONTACT_FIELDS = ("pin", "r_mohm", "u_mohm", "emf_uv", "limit_mohm", "verdict", "fault", "i_ma", "n", "fixture_us")
-ANCHOR_FIELDS = ("anchor", "r_mohm", "u_mohm", "emf_uv", "limit_mohm", "verdict", "fault", "i_ma", "n", "fixture_us")
+# r_raw_mohm: before the fixture's calibration (gain, test-board bulk) was applied.
+CONTACT_FIELDS = ("pin", "r_mohm", "u_mohm", "emf_uv", "limit_mohm", "verdict", "fault", "i_ma", "n", "fixture_us", "r_raw_mohm")
+ANCHOR_FIELDS = ("anchor", "r_mohm", "u_mohm", "emf_uv", "limit_mohm", "verdict", "fault", "i_ma", "n", "fixture_us", "r_raw_mohm")
 
 CSV_COLUMNS = (
     "kind",
@@ -140,6 +141,7 @@ class RunRecord:
             cond = dict(p.get("conditions") or {})
             cond.setdefault("rating_ma", spec5861.contact_rating_ma(d["positions"]))
             d["conditions"] = cond
+            d["calibration"] = cond.get("calibration")  # which one, and whether it was overridden
             if p.get("simulated"):
                 d["simulated"] = True
         elif k == "check":
