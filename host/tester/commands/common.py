@@ -109,6 +109,8 @@ def session(args, scenario=None, keep_workdir=None):
             if scenario.link.get("unplug_after_frames") is not None:  # a scripted cable pull
                 sim.unplug_for_s = float(scenario.link.get("unplug_for_s", 1.0))
                 sim.unplug_after_frames = int(scenario.link["unplug_after_frames"])
+            if scenario.link.get("garble_kind"):  # a corrupted transfer on the simulated link
+                sim.garble_kind = str(scenario.link["garble_kind"])
             port = sim.port
         elif args.port:
             port = args.port
@@ -128,3 +130,14 @@ def session(args, scenario=None, keep_workdir=None):
         if args.sim and not fx.simulated:
             raise FixtureError("asked for the simulated fixture but the fixture on %s says it is real" % port)
         yield fx, sim
+
+
+def unique_dir(base):
+    """`base`, or `base_2`, `base_3`... whichever does not exist yet: a result never overwrites
+    another."""
+    d = base
+    n = 2
+    while d.exists():
+        d = base.with_name("%s_%d" % (base.name, n))
+        n += 1
+    return d

@@ -86,12 +86,7 @@ def _validate(args):
 
 def _out_dir(args, rec, fx, kind):
     base = Path(args.out) / (result_dir_name(rec.started_dt, args.serial, fx.info().get("id") if fx else None, rec.data["simulated"]) + "-" + kind)
-    d = base
-    n = 2
-    while d.exists():
-        d = base.with_name("%s_%d" % (base.name, n))
-        n += 1
-    return d
+    return common.unique_dir(base)
 
 
 def _prompt(args, view, text):

@@ -47,15 +47,6 @@ def validate(args):
     return common.load_scenario(args, args.pins)
 
 
-def _unique_dir(base):
-    d = base
-    n = 2
-    while d.exists():
-        d = base.with_name("%s_%d" % (base.name, n))
-        n += 1
-    return d
-
-
 def run(args):
     view = LiveView(stream=sys.stderr if args.json else sys.stdout)
     scenario = validate(args)
@@ -66,7 +57,7 @@ def run(args):
         record = RunRecord(args.pins, args.stage, serial=args.serial, simulated=simulated)
         record.set_fixture(hello, fx.info())
         record.set_scenario(scenario)
-        out_dir = _unique_dir(
+        out_dir = common.unique_dir(
             Path(args.out) / result_dir_name(record.started_dt, args.serial, fx.info().get("id"), simulated)
         )
         record.data["error"] = "run in progress (no final result yet)"
