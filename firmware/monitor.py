@@ -24,7 +24,9 @@
 # reported: FIFO stalls, ring overruns, the detector's own event buffer overflowing, events pushed
 # out of the log before they were ever sent (`log_overflow`), and bytes the link could not send.
 # Any loss in the pipeline makes the verdict INVALID (never PASS; a FAIL seen with broken timing is
-# not trusted either).
+# not trusted either). `first_loss_us` (summary, status) says when the detector first lost data:
+# [from, until], the last good record before the first FIFO stall or ring overrun and the first
+# one after it, in us since the detector started (-1: none / not known).
 #
 # Sizing: the ring holds RING_BITS = 14 (16 KiB = 2048 records = 1024 events), i.e. 20,000 events
 # per second over one DRAIN_MS = 50 ms period with margin for a late drain; the detector's event
@@ -348,7 +350,7 @@ class Monitor:
         det = self.det
         p = {"id": cmd_id, "session": self.session, "running": self.running, "elapsed_ms": self.elapsed_ms,
              "events": self.n_events, "failures": list(det.failures), "glitches": list(det.glitches),
-             "longest_ns": list(det.longest_ns), "lost": self.losses(), "records": det.records}
+             "longest_ns": list(det.longest_ns), "lost": self.losses(), "first_loss_us": det.first_loss_us(), "records": det.records}
         if full:
             p["hist"] = [list(det.hist[c * ed.N_BINS:(c + 1) * ed.N_BINS]) for c in range(det.channels)]
             p["axis"] = self.axis
@@ -364,7 +366,8 @@ class Monitor:
             "events": self.n_events, "failures": list(det.failures), "glitches": list(det.glitches),
             "longest_ns": list(det.longest_ns), "hist_edges_ns": list(ed.HIST_EDGES_NS),
             "hist": [list(det.hist[c * ed.N_BINS:(c + 1) * ed.N_BINS]) for c in range(det.channels)],
-            "lost": self.losses(), "records": det.records, "definition": ed.event_definition(),
+            "lost": self.losses(), "first_loss_us": det.first_loss_us(), "records": det.records,
+            "definition": ed.event_definition(),
             "checks": self.checks, "open_at_end": self.open_at_end,
         }
 

@@ -125,3 +125,41 @@ def test_sweep_reading():
 
     assert sweep_hz(0) == 10 and sweep_hz(30) == 55 and sweep_hz(60) == 10 and sweep_hz(15) == 32.5
     assert abs(sweep_hz(30, "log") - 55) < 1e-9 and abs(sweep_hz(15, "log") - (10 * 55) ** 0.5) < 1e-9
+
+
+def test_overload_above_the_pipeline_capacity_is_invalid_with_losses_counted(tmp_path):
+    # 60,000 events/s (0.3 us) on pin 9: three times what the pipeline drains with nothing lost.
+    # The simulated fixture keeps running (no MemoryError): the DMA ring is overrun between
+    # drains, the firmware counts the overwritten records, the host says INVALID (exit 4).
+    r, rec, dirs = run_cli(tmp_path, "monitor", "burst-overload-40.toml", "--duration", "5s")
+    assert r.returncode == 4, r.stderr + r.stdout[-2000:]
+    assert rec["verdict"] == "INVALID" and rec["complete"] is not False and rec.get("error") is None
+    w = rec["windows"][0]
+    assert w["fixture_verdict"] == "INVALID" and w["reason"] == "done" and w["elapsed_s"] >= 5
+    assert [c["ok"] for c in w["selfcheck"]] == [True, True, True]  # the self-check ran under the burst
+    lost = w["losses"]
+    # ~300,000 events = ~600,000 records in 5 s; the ring keeps 2048 per 50 ms drain (204,800)
+    assert 300_000 < lost["ring_overrun_records"] < 450_000
+    assert lost["fifo_stalls"] == 0  # the DMA keeps up with the PIO: the loss is the CPU's late drain
+    # where: the first records lost came after the start record, before the first 50 ms drain
+    loss_from, loss_until = w["first_loss_us"]
+    assert loss_from == 0 and 0 < loss_until < 50_000
+    assert "fixture lost data: ring_overrun_records = %d (the detector's first loss between 0.000000 s and %.6f s)" % (
+        lost["ring_overrun_records"], loss_until / 1e6) in w["problems"]
+    c9 = next(c for c in w["channels"] if 9 in c["pins"])
+    assert c9["glitches"] > 50_000  # what it did see of the burst, counted
+    assert (dirs[0] / "record.json").exists()
+    assert r.stderr.strip().endswith("INVALID (SIMULATED)")
+
+
+def test_garbled_frame_during_monitoring_gives_invalid(tmp_path):
+    # A clean pair (the fixture itself says PASS), but one `mstatus` frame arrives with a byte
+    # flipped on the simulated USB link: the host cannot trust the window.
+    r, rec, _ = run_cli(tmp_path, "monitor", "garble-40.toml", "--duration", "3s")
+    assert r.returncode == 4, r.stderr
+    assert rec["verdict"] == "INVALID"
+    w = rec["windows"][0]
+    assert w["fixture_verdict"] == "PASS" and w["failures"] == 0
+    assert w["link"]["garbled"] == 1
+    assert "1 garbled frame(s) on the link" in w["problems"]
+    assert r.stderr.strip().endswith("INVALID (SIMULATED)")

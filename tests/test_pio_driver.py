@@ -160,7 +160,9 @@ print(len(log), sum(d.failures) + sum(d.glitches))
 
 
 def test_intermittent_scenario(mpy):
-    out = mpy(SCENARIO).stdout.split("\n")
+    # The simulated hardware shares the interpreter's heap (launcher.HEAPSIZE gives it 512K); the
+    # test's own list of ~500 event tuples does not fit next to it in 200K.
+    out = mpy(SCENARIO, heapsize="512K").stdout.split("\n")
     c9, c30 = map(int, out[0].split())
     fails, gl, longest = (ast.literal_eval(out[i]) for i in (1, 2, 3))
     assert 100 < fails[c9] < 300 and gl[c9] == 0  # ~2000/s for 0.1 s
@@ -170,3 +172,73 @@ def test_intermittent_scenario(mpy):
     assert ast.literal_eval(out[4]) == {"fifo_stalls": 0, "ring_overrun_records": 0, "event_log_dropped": 0}
     n_log, n_counted = map(int, out[5].split())
     assert n_log == n_counted  # every event in the log once
+
+
+OVERLOAD = """
+import gc, simclock, sim_events, machine
+import drivers.event_detector as ed
+src = sim_events.load_scenario({"dut": {"positions": 40, "seed": 5}, "intermittent": [{"pin": 9, "rate_hz": 60000.0, "duration_us": 0.3}]})
+d = ed.EventDetector(ring_bits=14, max_events=1024)  # the monitor's ring (2048 records) and event buffer
+d.start()
+gc.collect()
+free0 = gc.mem_free()
+# 1) a drain 50 ms late at 60,000 events/s: ~6000 records for a 2048-record ring
+simclock.advance_us(50_000)
+d.drain()
+w = d.written_total()
+print(w, d.read_total, d.records, d.overrun_records, d.stalls, *d.first_loss_us())
+ev = d.take_events([])
+print(min(e[1] for e in ev), max(e[1] for e in ev), len(ev), d.ev_dropped)
+del ev
+# 2) drained every ms: nothing more lost
+o = d.overrun_records
+r = d.records
+for i in range(50):
+    simclock.advance_us(1000)
+    d.drain()
+print(d.overrun_records - o, d.records - r, d.stalls, d.written_total() == d.read_total, *d.first_loss_us())
+# 3) the DMA stops (its transfer count ran out): the 8-word FIFO fills, the SM stalls
+d.dma.active(0)
+simclock.advance_us(1000)
+fd = machine.mem32[0x50200008] & 1
+rx = d.sm.rx_fifo()
+d.drain()
+print(fd, rx, d.stalls, machine.mem32[0x50200008] & 1, *d.first_loss_us())
+# the SM stays stalled: no more words, whatever happens on the contacts
+simclock.advance_us(1000)
+print(d.sm.rx_fifo(), machine.mem32[0x50200008] & 1)
+# 4) the DMA runs again: the FIFO empties into the ring, the SM resumes, records flow again
+r = d.records
+d.dma.active(1)
+for i in range(10):
+    simclock.advance_us(1000)
+    d.drain()
+print(d.records - r, d.stalls, d.overrun_records - o, d.sm.rx_fifo())
+gc.collect()
+print(src.peak_events, src.generated, free0 - gc.mem_free())
+"""
+
+
+def test_overload_ring_overrun_and_fifo_stall_counted_with_bounded_memory(mpy):
+    out = mpy(OVERLOAD, heapsize="512K").stdout.split("\n")  # the simulated fixture's heap (launcher)
+    written, read, records, overrun, stalls, loss_from, loss_until = map(int, out[0].split())
+    # 60,000 events/s for 50 ms: ~3000 events, 2 records each, into a ring of 2048 records
+    assert 5000 < written // 2 < 7000
+    assert read == written and records + overrun == written // 2  # every record decoded or counted lost
+    assert records == 2048 and overrun == written // 2 - 2048 and stalls == 0
+    # where: lost after the start record (t=0), up to the oldest record still in the ring, which
+    # is ~2048/6000 of the way back from the drain at 50 ms
+    assert loss_from == 0 and 30_000 < loss_until < 36_000
+    # the events after the overrun keep their absolute times (the counter is absolute)
+    ev_first, ev_last, n_ev, dropped = map(int, out[1].split())
+    assert loss_until <= ev_first and 49_000 < ev_last < 50_000 and 900 < n_ev <= 1024 and dropped == 0
+    more_lost, more_records, stalls, caught_up, f0, f1 = out[2].split()
+    assert int(more_lost) == 0 and 5000 < int(more_records) < 7000 and stalls == "0" and caught_up == "True"
+    assert (int(f0), int(f1)) == (loss_from, loss_until)  # the first loss stays the first
+    assert out[3] == "1 8 1 0 %d %d" % (loss_from, loss_until)  # RXSTALL latched, FIFO full (8 words); counted, cleared
+    assert out[4] == "8 0"  # stalled: the FIFO stays full, no new stall latched while nothing is read
+    new_records, stalls, more_lost, rx = map(int, out[5].split())
+    assert new_records > 1000 and stalls == 1 and more_lost == 0 and rx == 0
+    peak, generated, grown = map(int, out[6].split())
+    assert generated > 6000 and peak < 400  # events generated lazily, a slice at a time
+    assert grown < 20_000  # the heap did not grow with the number of events

@@ -78,6 +78,29 @@ def emulator_figures():
     return len(wf), cycles, wall, min(errs), max(errs), fail_ok, short_ok, shortest_fail, d.fdebug
 
 
+def x3_prototype_figures():
+    """The 16 ns PROTOTYPE (tests/test_pio_x3_prototype.py; not in the firmware): three copies of
+    the loop started together, samples 2 cycles apart, streams merged (earliest detection)."""
+    import test_pio_x3_prototype as X
+
+    wf, t = [], 40
+    for k, n in enumerate(LENGTHS * 2):
+        wf.append((k % 24, t + k % 5, n))
+        t += n + 60
+    outs, fdebug = X.run_x3(wf, t + 50)
+    got = X.merge([X.events_of(o, X.FIRST[k]) for k, o in enumerate(outs)])
+    want = sorted(wf, key=lambda e: (e[1], e[0]))
+    assert len(got) == len(want)
+    errs = [((ge - gs) - n) * NS for (_, _, n), (_, gs, ge) in zip(want, got)]
+    fails = [w[2] * NS for w, g in zip(want, got) if (g[2] - g[1]) * NS >= 1000]
+    fail_ok = all((g[2] - g[1]) * NS >= 1000 for g, w in zip(got, want) if w[2] * NS >= 1000)
+    short_ok = all((g[2] - g[1]) * NS < 1000 for g, w in zip(got, want) if w[2] * NS <= 1000 - X.MERGED_RESOLUTION_NS)
+    burst = [(i % 24, 400 + 11 * i, 125 + i % 7) for i in range(60)]
+    bo, _ = X.run_x3(burst, 400 + 11 * 60 + 300)
+    berr = max(abs(e) for e in X._errors(burst, X.merge([X.events_of(o, X.FIRST[k]) for k, o in enumerate(bo)]))) * NS
+    return len(wf), min(errs), max(errs), fail_ok, short_ok, min(fails), fdebug, berr
+
+
 def main():
     n, cycles, wall, emin, emax, fail_ok, short_ok, shortest_fail, fdebug = emulator_figures()
     print("PIO event detector (firmware/drivers/event_detector.py), RP2040 at 125 MHz")
@@ -87,6 +110,13 @@ def main():
     print("  1 us boundary                : every event >= 1.000 us a failure: %s; none <= 0.960 us a failure: %s" % (fail_ok, short_ok))
     print("                                 shortest true length called a failure: %d ns" % shortest_fail)
     print("  FDEBUG after the sweep       : 0x%08x" % fdebug)
+    xn, xmin, xmax, xfail, xshort, xshortest, xfd, xburst = x3_prototype_figures()
+    print("PROTOTYPE, not in the firmware yet: 3 SMs, samples 2 cycles apart, merged (tests/test_pio_x3_prototype.py)")
+    print("  resolution (largest sample gap): 2 cycles = 16 ns (isolated edges)")
+    print("  rp2040py sweep               : %d events; length error %+d .. %+d ns; FDEBUG 0x%08x" % (xn, xmin, xmax, xfd))
+    print("  1 us boundary                : every event >= 1.000 us a failure: %s; none <= 0.984 us a failure: %s;" % (xfail, xshort))
+    print("                                 shortest true length called a failure: %d ns" % xshortest)
+    print("  burst (edges 11 cycles apart): length error up to %d ns (all 3 SMs busy on the same records)" % xburst)
     import os
 
     env = dict(os.environ, MICROPYPATH=micropython_path())

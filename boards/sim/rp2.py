@@ -14,6 +14,13 @@
 #   interrupter turns a command word into an opening of exactly that many cycles on REF_CHANNEL.
 #   A DMA model moves FIFO words into RAM (ring wrap, transfer count, write pointer as on the
 #   RP2040). FDEBUG of PIO0/PIO1 is served through simhw.register_mem32 (machine.mem32).
+# - Overload, as on the chip, with bounded memory: the DMA writes a 32-bit ring through one
+#   preallocated view (no allocation per word) and simply overwrites what the CPU has not read
+#   yet (the firmware sees the overrun in the transfer count); when the DMA is not taking words
+#   (stopped, count run out) the RX FIFO fills, the SM stalls on its `in`, FDEBUG.RXSTALL latches,
+#   the SM takes no samples and its counter stops until the FIFO has room again (get(), DMA
+#   restarted), then it resumes with its timebase moved on by the stall. The waveform
+#   (sim_events) is generated lazily a time slice at a time, so no list grows with the rate.
 #   Everything advances with simclock; nothing imports machine at import time.
 
 from micropython import const
@@ -481,6 +488,8 @@ class StateMachine:
         self._rx_depth = 4
         self._tx_depth = 4
         self._dma = None
+        self._stalled = False
+        self._pending = ()
         self._in_base = 0
         self._set_base = None
         self._freq = 125_000_000
@@ -519,12 +528,12 @@ class StateMachine:
             self._word = self._src.word_at(self._t0 - self._lat_ns)  # `mov x, pins` at cycle 0
             self._t_eval = self._t0
             self._stalled = False
-            self._push2(self._word, 0)  # the start record
-            self._stalled = False
+            self._pending = ()
+            self._push2(self._word, 0, self._t0 + 2 * self._cycle_ns)  # the start record
 
     def _run_to(self, t_ns):
-        if not self._active or self._kind != "detector" or t_ns < self._first_ns:
-            return
+        if not self._active or self._kind != "detector" or t_ns < self._first_ns or self._stalled:
+            return  # (a stalled SM does nothing until its FIFO has room: _unstall)
         loop_ns = self._loop_ns
         first = self._first_ns
         src = self._src
@@ -558,35 +567,62 @@ class StateMachine:
             if w != self._word:
                 # Change path: push (word, count), the next sample is 2 loops later.
                 self._word = w
-                self._push2(w, count)
                 self._next_loop = cand + 2
+                self._push2(w, count, ts + 2 * self._cycle_ns)
             elif cand == hb:
                 # Heartbeat path: push (word, 0), also 2 loops.
-                self._push2(w, 0)
                 self._next_loop = cand + 2
+                self._push2(w, 0, ts + 4 * self._cycle_ns)
             else:
                 self._next_loop = cand + 1
+            if self._stalled:
+                break
 
-    def _push2(self, a, b):
-        if self._stalled:
+    def _push2(self, a, b, t_push):
+        """Autopush of a record's two words at time t_push (the first `in`)."""
+        d = self._dma
+        if d is not None and d._fast is not None and d._count > 1 and d._ctrl & 0x1000001 == 0x1000001:
+            d._put2(a, b)  # the usual case: the DMA takes both words at once
             return
-        for v in (a, b):
+        self._push_words((a, b), t_push)
+
+    def _push_words(self, words, t_push):
+        for i in range(len(words)):
             d = self._dma
             if d is not None and d._running():
-                d._transfer(v)
+                d._transfer(words[i])
             elif len(self._rx) < self._rx_depth:
-                self._rx.append(v)
+                self._rx.append(words[i])
             else:
-                # Autopush on a full FIFO: the real SM stalls here and FDEBUG.RXSTALL latches.
-                # The model drops from here on until the FIFO is read (timing is lost anyway).
+                # Autopush on a full FIFO: the SM stalls on this `in` and FDEBUG.RXSTALL(sm)
+                # latches. It stays stalled (no samples, the loop counter stops) until the FIFO
+                # has room: _unstall() then pushes the rest and moves its timebase on by the stall.
                 _FDEBUG[self._id >> 2] |= 1 << (self._id & 3)
                 self._stalled = True
+                self._pending = tuple(words[i:])
+                self._stall_ns = t_push + i * self._cycle_ns
                 return
+
+    def _unstall(self, t_ns):
+        """The FIFO has room again (CPU get, DMA restarted): the stalled `in` completes now."""
+        if not self._stalled or not self._active:
+            return
+        cyc = self._cycle_ns
+        shift = t_ns - self._stall_ns
+        shift = (shift + cyc - 1) // cyc * cyc if shift > 0 else 0
+        self._first_ns += shift  # every later sample and count comes `shift` later
+        pend = self._pending
+        self._pending = ()
+        self._stalled = False
+        self._push_words(pend, t_ns)
+        if not self._stalled:
+            self._run_to(t_ns)
 
     def _pull_rx(self):
         _catch_up()
         v = self._rx.pop(0)
-        self._stalled = False
+        if self._stalled:
+            self._unstall(_now_ns())
         return v
 
     # -- the stub API --
@@ -697,6 +733,7 @@ class DMA:
         self._ctrl = 0
         self._sm = None
         self._mv = None
+        self._fast = None  # (ring view, base, mask) for a 32-bit ring write, or None
         self._closed = False
 
     @staticmethod
@@ -727,6 +764,7 @@ class DMA:
                 self._read = read if isinstance(read, int) else _addr(read)
         if write is not None:
             self._write = write if isinstance(write, int) else _addr(write)
+            self._fast = None  # recomputed by _start
         if count is not None:
             self._count = count & 0xFFFFFFFF
         if ctrl is not None:
@@ -737,19 +775,52 @@ class DMA:
 
     def _start(self):
         f = self.unpack_ctrl(self._ctrl)
+        self._f = f
+        self._fast = None
+        if f["size"] == 2 and f["inc_write"] and f["ring_sel"] and f["ring_size"] >= 3 and not f["bswap"]:
+            # The detector's ring: write whole words through one preallocated view (no
+            # allocation per transfer: an overload moves millions of words).
+            import uctypes
+
+            nb = 1 << f["ring_size"]
+            base = self._write & ~(nb - 1)
+            view = uctypes.struct(base, {"w": (uctypes.ARRAY | 0, uctypes.UINT32 | (nb >> 2))}).w
+            self._fast = (view, base, (nb >> 2) - 1)
         if f["enable"] and self._sm is not None and not self._closed:
             self._sm._dma = self
             self._ctrl |= 1 << 24
             # Drain what is already in the FIFO.
             while self._sm._rx and self._running():
                 self._transfer(self._sm._rx.pop(0))
+            if self._sm._stalled:
+                self._sm._unstall(_now_ns())
 
     def _running(self):
         return not self._closed and (self._ctrl & (1 << 24)) and self._count > 0
 
+    def _put2(self, a, b):
+        view, base, mask = self._fast
+        i = (self._write - base) >> 2
+        view[i] = a
+        i = (i + 1) & mask
+        view[i] = b
+        self._write = base + (((i + 1) & mask) << 2)
+        self._count -= 2
+        if self._count == 0:
+            self._ctrl &= ~(1 << 24)
+
     def _transfer(self, v):
         import uctypes
 
+        if self._fast is not None:
+            view, base, mask = self._fast
+            i = (self._write - base) >> 2
+            view[i] = v
+            self._write = base + (((i + 1) & mask) << 2)
+            self._count -= 1
+            if self._count == 0:
+                self._ctrl &= ~(1 << 24)
+            return
         f = self.unpack_ctrl(self._ctrl)
         size = 1 << f["size"]
         a = self._write

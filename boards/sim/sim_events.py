@@ -32,14 +32,24 @@ class Intermittent:
         return int(-math.log(1.0 - u) / self.rate_hz * 1e9) + 1
 
 
+# Memory is bounded whatever the rates: intermittent events are generated lazily, one time slice
+# (GEN_SLICE_MAX events across all generators at most) at a time, only as far as a query needs,
+# and events that ended more than KEEP_NS before the latest query are forgotten. A scenario far
+# above the detector's capacity (tens of thousands of events per second) costs time, not memory.
+GEN_SLICE_MAX = 128  # events generated per slice (all generators together, on average)
+KEEP_NS = 20_000  # how far back a query may still look (the detectors look back a few cycles)
+
+
 class Source:
     def __init__(self):
         self.channels = _N
-        self.events = []  # [start_ns, end_ns, channel], sorted by start
+        self.events = []  # [start_ns, end_ns, channel], sorted by start (bounded, see above)
         self.gens = []
-        self.generated_to = 0
+        self.generated_to = 0  # intermittent events are in `events` up to this time
         self.vibrating = True
         self.stuck_open = 0  # channels held open (bit set = channel in an event, e.g. an open contact)
+        self.generated = 0  # intermittent events generated so far (tests, bench)
+        self.peak_events = 0  # the most events ever held in `events` (tests: memory is bounded)
 
     def reset(self):
         self.__init__()
@@ -52,6 +62,8 @@ class Source:
         while i > 0 and ev_list[i - 1][0] > ev[0]:
             i -= 1
         ev_list.insert(i, ev)
+        if len(ev_list) > self.peak_events:
+            self.peak_events = len(ev_list)
 
     def add_intermittent(self, channel, rate_hz, duration_us, seed=1):
         if rate_hz > 0 and duration_us > 0:
@@ -65,7 +77,17 @@ class Source:
             self.generated_to = max(self.generated_to, now_ns)
         self.vibrating = bool(on)
 
-    def _generate(self, upto):
+    def _slice_ns(self):
+        rate = 0.0
+        for g in self.gens:
+            rate += g.rate_hz
+        if rate <= 0:
+            return 1 << 62
+        ns = int(GEN_SLICE_MAX * 1e9 / rate)
+        return ns if ns > 1000 else 1000
+
+    def _generate_slice(self, upto):
+        """Generate intermittent events up to `upto` (callers keep the step to one slice)."""
         if upto <= self.generated_to:
             return
         if self.vibrating:
@@ -74,8 +96,39 @@ class Source:
                     g.next_ns = self.generated_to + g.gap_ns()
                 while g.next_ns <= upto:
                     self.add_event(g.channel, g.next_ns, g.length_ns)
+                    self.generated += 1
                     g.next_ns += g.length_ns + g.gap_ns()
         self.generated_to = upto
+
+    def _forget(self, before):
+        """Drop events that ended before `before` (whole prefix that did; the list is by start)."""
+        ev = self.events
+        k = 0
+        n = len(ev)
+        while k < n and ev[k][1] < before:
+            k += 1
+        if k:
+            del ev[:k]
+        elif n > 4 * GEN_SLICE_MAX:
+            # A long event at the head (a stuck contact) holds the prefix: filter the whole list.
+            self.events = [x for x in ev if x[1] >= before]
+
+    def _generate(self, upto, keep_from=None):
+        """Generate up to `upto` slice by slice, forgetting what ended before keep_from - KEEP_NS
+        (default: upto) after each slice, so the list never holds more than about one slice."""
+        if upto <= self.generated_to:
+            return
+        if not self.vibrating or not self.gens:
+            self.generated_to = upto
+            return
+        step = self._slice_ns()
+        while self.generated_to < upto:
+            t = self.generated_to + step
+            if t > upto:
+                t = upto
+            self._generate_slice(t)
+            k = t if keep_from is None or keep_from > t else keep_from
+            self._forget(k - KEEP_NS)
 
     # ---- sampling (what the comparators show) ----
     def word_at(self, t):
@@ -89,24 +142,31 @@ class Source:
         return w
 
     def next_edge(self, after, upto):
-        """The earliest edge time te with after < te <= upto, or None."""
-        self._generate(upto)
-        ev = self.events
-        # Forget events that ended long before `after` (the detector never looks back).
-        k = 0
-        while k < len(ev) and ev[k][1] < after - 1_000_000 and k < 64:
-            k += 1
-        if k:
-            del ev[:k]
-        best = None
-        for s, e, ch in ev:
-            if s > upto:
-                break
-            if after < s and (best is None or s < best):
-                best = s
-            if after < e <= upto and (best is None or e < best):
-                best = e
-        return best
+        """The earliest edge time te with after < te <= upto, or None. Generates lazily: only as
+        far as the first edge after `after` (one slice at a time)."""
+        self._forget(after - KEEP_NS)
+        step = self._slice_ns()
+        while True:
+            # Intermittent events are complete up to generated_to: an edge there is final.
+            lim = upto if self.generated_to >= upto else self.generated_to
+            best = None
+            for s, e, ch in self.events:
+                if s > lim or (best is not None and s > best):
+                    break  # sorted by start: nothing later can be earlier than best
+                if after < s and (best is None or s < best):
+                    best = s
+                if after < e <= lim and (best is None or e < best):
+                    best = e
+            if best is not None or lim >= upto:
+                return best
+            t = self.generated_to + step
+            if t > upto:
+                t = upto
+            if self.vibrating and self.gens:
+                self._generate_slice(t)
+            else:
+                self.generated_to = upto
+            self._forget(after - KEEP_NS)
 
 
 _source = None

@@ -29,8 +29,9 @@
 #   (40 ns) of the true length, and exact for a length that is a multiple of 40 ns.
 #   (Why not 2 cycles: a sample + compare already takes 2 instructions and the PIO compare
 #   `x!=y` needs both scratch registers, so a counter costs 3 more. 16 ns needs 3 copies of this
-#   state machine started 2 cycles apart, each edge then seen by all three; see the report in
-#   issue 3. The decoder below is written for one.)
+#   state machine started 2 cycles apart, each edge then seen by all three: a cycle-accurate
+#   PROTOTYPE is tests/test_pio_x3_prototype.py (not wired in here); the decoder below is
+#   written for one.)
 #
 #   wrap: when the counter passes 0 in the idle loop, the machine pushes a heartbeat record
 #   (unchanged input word, count 0). So two consecutive records are never more than 2**32 loops
@@ -214,6 +215,8 @@ class EventDetector:
         self.records = 0
         self.stalls = 0  # FDEBUG RXSTALL seen (records delayed or timing broken)
         self.overrun_records = 0  # records overwritten in the ring before drain
+        self.first_loss_loop = -1  # loop index (time) of the last good record before the first loss
+        self.first_loss_until = -1  # loop index of the first record after that loss (-1: none yet)
         for i in range(self.channels):
             self.glitches[i] = 0
             self.failures[i] = 0
@@ -269,12 +272,14 @@ class EventDetector:
         if mem32[PIO0_BASE + FDEBUG_OFFSET] & bit:
             mem32[PIO0_BASE + FDEBUG_OFFSET] = bit  # write 1 to clear
             self.stalls += 1
+            if self.first_loss_loop < 0:
+                self.first_loss_loop = self.loops
             return True
         return False
 
     def drain(self):
         """Decode everything the DMA has written since the last call. Returns records decoded."""
-        self.check_stall()
+        stalled = self.check_stall()
         written = self.written_total()
         pending = written - self.read_total
         if pending > self.ring_words:
@@ -285,8 +290,13 @@ class EventDetector:
             self.overrun_records += lost >> 1
             self.read_total += lost
             self.prev_mask = -1
+            if self.first_loss_loop < 0:
+                self.first_loss_loop = self.loops
         pending = (written - self.read_total) & ~1
-        return self.decode(self.ring, self.read_total, pending)
+        n = self.decode(self.ring, self.read_total, pending)
+        if stalled and self.first_loss_until < 0:
+            self.first_loss_until = self.loops  # the stall ended by this record at the latest
+        return n
 
     # ---- decoder (no allocation: locals, preallocated arrays) ----
     def decode(self, ring, pos, nwords):
@@ -312,17 +322,21 @@ class EventDetector:
             mask = word & chmask
             if prev_mask < 0:
                 # Start record (or the first intact record after a ring overrun): the reference
-                # word; channels already in an event start here.
+                # word; channels already in an event start here (after an overrun that is a lower
+                # bound of their length). The count is absolute (mod 2**32 loops = 171.8 s), so
+                # the time of a record after an overrun is still right: loops keeps the `+= d`.
                 prev_mask = mask
-                if not self.records and n == 1:
+                if pos == 2:  # the start record (word 0 of the run; not an overrun's survivor)
                     loops = -1  # count 0 here, 0xFFFFFFFF at loop 0
                     prev_count = 0
-                else:
-                    loops -= d
+                elif self.first_loss_until < 0 <= self.first_loss_loop:
+                    self.first_loss_until = loops  # the first intact record after the first overrun
                 c = 0
                 while c < self.channels:
                     if not (mask >> c) & 1 and (chmask >> c) & 1:
                         start_loop[c] = loops
+                    else:
+                        start_loop[c] = -1  # good now: an end lost in an overrun is not guessed
                     c += 1
                 continue
             changed = mask ^ prev_mask
@@ -386,6 +400,13 @@ class EventDetector:
     def lost(self):
         """Loss counters: any nonzero value makes a monitoring run INVALID."""
         return {"fifo_stalls": self.stalls, "ring_overrun_records": self.overrun_records, "event_log_dropped": self.ev_dropped}
+
+    def first_loss_us(self):
+        """[from, until]: the first loss lies between these times (us since start): the last
+        good record before it and the first one after it (-1: not known / no loss)."""
+        a = self.first_loss_loop
+        b = self.first_loss_until
+        return [a * RESOLUTION_NS // 1000 if a >= 0 else -1, b * RESOLUTION_NS // 1000 if b >= 0 else -1]
 
     def summary(self):
         return {

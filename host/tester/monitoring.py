@@ -109,9 +109,17 @@ class Window:
             out.append("the fixture's end-of-monitoring summary never arrived")
             return out
         lost = self.done.get("lost") or {}
+        where = ""
+        first = self.done.get("first_loss_us")
+        if isinstance(first, list) and len(first) == 2 and first[0] >= 0:
+            if first[1] >= 0:
+                where = " (the detector's first loss between %.6f s and %.6f s)" % (first[0] / 1e6, first[1] / 1e6)
+            else:
+                where = " (the detector's first loss after %.6f s)" % (first[0] / 1e6)
         for k in ("fifo_stalls", "ring_overrun_records", "event_buffer_dropped", "log_overflow"):
             if lost.get(k):
-                out.append("fixture lost data: %s = %d" % (k, lost[k]))
+                w = where if k in ("fifo_stalls", "ring_overrun_records") else ""
+                out.append("fixture lost data: %s = %d%s" % (k, lost[k], w))
         if self.missing:
             out.append("%d event(s) never received: %s" % (len(self.missing), self.missing[:10]))
         lt = self.link_totals()
@@ -142,7 +150,7 @@ class Window:
             "elapsed_s": (d.get("elapsed_ms") or 0) / 1000.0, "verdict": self.verdict(), "problems": self.problems(),
             "events": len(self.events), "failures": sum(c["failures"] for c in chans),
             "glitches": sum(c["glitches"] for c in chans), "longest_ns": max([c["longest_ns"] for c in chans] or [0]),
-            "channels": chans, "losses": d.get("lost"), "selfcheck": self.checks,
+            "channels": chans, "losses": d.get("lost"), "first_loss_us": d.get("first_loss_us"), "selfcheck": self.checks,
             "disconnects": self.disconnects, "recovered_events": self.recovered, "duplicates_dropped": self.duplicates,
             "link": self.link_totals(), "fixture_verdict": (self.done or {}).get("verdict"),
             "reason": (self.done or {}).get("reason"),

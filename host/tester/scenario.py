@@ -11,7 +11,8 @@ the file, the key and what is wrong; the CLI turns it into exit code 2.
     [anchor.N]   contact_mohm, open (bool)                    N = 1 or 2
     [[short]]    side ("plug" | "receptacle"), pins = [a, b] (neighbours), ohm
     [fixture]    bulk_mohm, emf_uv, bulk_spread_mohm, coupon, gain_error_ppm, cal
-    [link]       drop_after_frames (int >= 0), unplug_after_frames (int >= 0), unplug_for_s (> 0)
+    [link]       drop_after_frames (int >= 0), unplug_after_frames (int >= 0), unplug_for_s (> 0),
+                 garble_kind (a frame kind: its first frame arrives with one byte flipped)
     [[intermittent]] pin, rate_hz, duration_us
 """
 
@@ -118,7 +119,16 @@ FIXTURE_KEYS = {
     "gain_error_ppm": _num(lo=None),
     "cal": _cal_kind,
 }
-LINK_KEYS = {"drop_after_frames": _int(0), "unplug_after_frames": _int(0), "unplug_for_s": _num(lo=0.0, lo_open=True)}
+def _frame_kind(v):
+    if not isinstance(v, str) or not v.isalpha():
+        return "expected a frame kind (letters, e.g. \"mstatus\"), got %r" % (v,)
+    return None
+
+
+# garble_kind: the simulated USB link flips one byte of the first frame of that kind the fixture
+# sends (a corrupted transfer: the host must see it and never give PASS).
+LINK_KEYS = {"drop_after_frames": _int(0), "unplug_after_frames": _int(0), "unplug_for_s": _num(lo=0.0, lo_open=True),
+             "garble_kind": _frame_kind}
 INTERMITTENT_KEYS = {"pin": None, "rate_hz": _num(lo=0.0, lo_open=True), "duration_us": _num(lo=0.0, lo_open=True)}
 TOP_KEYS = ("dut", "pin", "anchor", "short", "fixture", "link", "intermittent")
 

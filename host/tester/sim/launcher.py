@@ -211,12 +211,29 @@ class PtyBridge:
     unplug_for_s = 1.0
     frames_seen = 0
     _unplug_done = False
+    garble_kind = None  # [link] garble_kind: flip one byte of the first frame of this kind (tests)
+    garbled_frames = 0
+
+    def _garble(self, line):
+        """A corrupted USB transfer (sim only): one bit of one byte in the middle of the frame's
+        body flips; the frame keeps its length and its checksum, which no longer matches."""
+        if self.garbled_frames or not line.startswith(b"$"):
+            return line
+        parts = line.split(b",", 2)
+        if len(parts) < 3 or parts[1] != self.garble_kind.encode():
+            return line
+        star = line.rfind(b"*")
+        i = (len(parts[0]) + len(parts[1]) + 2 + star) // 2  # inside the JSON payload
+        b = bytearray(line)
+        b[i] ^= 0x01 if b[i] not in (0x22, 0x5C) else 0x02  # never make a quote or a backslash
+        self.garbled_frames += 1
+        return bytes(b)
 
     def _from_device(self, data):
         """Bytes the fixture wrote: forward (or not) to the host."""
         self.device_tail += data
         del self.device_tail[:-4096]
-        if self.unplug_after_frames is None:
+        if self.unplug_after_frames is None and self.garble_kind is None:
             if not self._plugged:
                 self.bytes_dropped += len(data)
                 return
@@ -230,6 +247,11 @@ class PtyBridge:
                 break
             line = bytes(self._line[: nl + 1])
             del self._line[: nl + 1]
+            if self.garble_kind is not None:
+                line = self._garble(line)
+                if not self._plugged and self.unplug_after_frames is None:
+                    self.bytes_dropped += len(line)
+                    continue
             if self.unplug_after_frames is not None:
                 # A scripted cable pull ([link] unplug_after_frames, unplug_for_s): whole lines
                 # only, and what the fixture writes while unplugged is gone (as on USB CDC).
