@@ -5,7 +5,7 @@
 #   MONITOR pins=N seconds=S [axis=X] [label=...]     (protocol.COMMANDS has the ranges)
 #
 # 1. Self-check: the reference interrupter opens its switch for 0.5, 1.0 and 2.0 us; the detector
-#    must measure each within its resolution (40 ns), the 0.5 us one as a glitch and the other two
+#    must measure each within its resolution (16 ns), the 0.5 us one as a glitch and the other two
 #    as failures. One `check` frame each; a failed self-check refuses the run (err, hardware).
 # 2. `mon` frame: the event definition (threshold, current, minimum duration, resolution), the
 #    channels and the contacts on each, the loop's timing.
@@ -28,9 +28,10 @@
 # [from, until], the last good record before the first FIFO stall or ring overrun and the first
 # one after it, in us since the detector started (-1: none / not known).
 #
-# Sizing: the ring holds RING_BITS = 14 (16 KiB = 2048 records = 1024 events), i.e. 20,000 events
-# per second over one DRAIN_MS = 50 ms period with margin for a late drain; the detector's event
-# buffer the same 1024 events.
+# Sizing: each of the detector's three SMs has a ring of RING_BITS = 13 (8 KiB = 1024 records =
+# 512 events, every edge being seen by all three), i.e. 20,000 events per second over one
+# DRAIN_MS = 20 ms period (800 records) with margin for a late drain; the detector's event
+# buffer holds 1024 events.
 
 import array
 import time
@@ -41,9 +42,10 @@ import protocol
 import spec5861
 from drivers import event_detector as ed
 
-DRAIN_MS = 50
+DRAIN_MS = 20
 STATUS_MS = 1000
-RING_BITS = 14
+HOST_MS = 100  # how often the host's commands are read while monitoring
+RING_BITS = 13
 DET_EVENTS = 1024
 LOG_N = 1024  # failures kept for EVENTS since=K
 SEND_BURST = 64  # event frames per drain at most (the rest follow next time: never lost)
@@ -168,7 +170,7 @@ class Monitor:
                 {"id": cmd_id, "positions": positions, "seconds": seconds, "axis": axis, "label": label,
                  "definition": ed.event_definition(), "channels": [[ch, list(mem)] for ch, mem in chans],
                  "ref_channel": board.REF_CHANNEL, "drain_ms": DRAIN_MS, "status_ms": STATUS_MS,
-                 "log_size": LOG_N, "ring_bytes": 1 << RING_BITS, "hist_edges_ns": list(ed.HIST_EDGES_NS),
+                 "log_size": LOG_N, "ring_bytes": 1 << RING_BITS, "rings": ed.N_SM, "hist_edges_ns": list(ed.HIST_EDGES_NS),
                  "checks": self.checks},
             )
             det.start()
@@ -189,17 +191,14 @@ class Monitor:
         return verdict
 
     def _stop_detector(self):
-        det = self.det
-        det.stop()
-        if det.dma is not None:
-            det.dma.close()  # free the DMA channel now (start() takes a new one)
-            det.dma = None
+        self.det.release()  # free the DMA channels now (start() takes new ones)
 
     def _loop(self, cmd_id, total_ms):
         det = self.det
         t0 = time.ticks_ms()
         next_drain = DRAIN_MS
         next_status = STATUS_MS
+        next_host = 0
         while True:
             el = time.ticks_diff(time.ticks_ms(), t0)
             wait = next_drain - el
@@ -217,9 +216,11 @@ class Monitor:
             if el >= total_ms:
                 self.stop_reason = "done"
                 return
-            self._host(cmd_id)
-            if self.stop_reason is not None:
-                return
+            if el >= next_host:
+                self._host(cmd_id)  # the host's commands, answered within HOST_MS
+                next_host = el - el % HOST_MS + HOST_MS
+                if self.stop_reason is not None:
+                    return
 
     # -- events ----------------------------------------------------------------------------
 
@@ -246,19 +247,20 @@ class Monitor:
     def _open_at_end(self):
         """A channel still in an event when monitoring stops: a failure as long as it lasted."""
         det = self.det
-        now_loop = self.elapsed_ms * 1000 * 1000 // ed.RESOLUTION_NS
+        now_us = self.elapsed_ms * 1000
         for c in range(det.channels):
-            s = det.start_loop[c]
-            if s >= 0 and (det.channel_mask >> c) & 1:
-                ln = (now_loop - s) * ed.RESOLUTION_NS
-                if ln < _MIN_NS:
-                    continue
-                ln = min(ln, 0xFFFFFFFF)
-                det.failures[c] += 1
-                if ln > det.longest_ns[c]:
-                    det.longest_ns[c] = ln
-                self.open_at_end.append(self.n_events + 1)
-                self._log(c, s * ed.RESOLUTION_NS // 1000, ln)
+            ev = det.open_event(c, now_us)
+            if ev is None:
+                continue
+            t_us, ln = ev
+            if ln < _MIN_NS:
+                continue
+            ln = min(ln, 0xFFFFFFFF)
+            det.failures[c] += 1
+            if ln > det.longest_ns[c]:
+                det.longest_ns[c] = ln
+            self.open_at_end.append(self.n_events + 1)
+            self._log(c, t_us, ln)
 
     def _event_frame(self, cmd_id, seq, replay):
         k = (seq - 1) % LOG_N

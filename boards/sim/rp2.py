@@ -10,10 +10,18 @@
 # - Behind StateMachine, a FAST model of the two programs of firmware/drivers/event_detector.py
 #   (recognised by their instruction words): the detector turns the simulated waveform
 #   (sim_events) into exactly the FIFO words the real program pushes, sample for sample
-#   (tests/test_pio_fastmodel.py holds it to the cycle-accurate rp2040py run); the reference
+#   (tests/test_pio_cycle.py holds it to the cycle-accurate rp2040py run); the reference
 #   interrupter turns a command word into an opening of exactly that many cycles on REF_CHANNEL.
 #   A DMA model moves FIFO words into RAM (ring wrap, transfer count, write pointer as on the
-#   RP2040). FDEBUG of PIO0/PIO1 is served through simhw.register_mem32 (machine.mem32).
+#   RP2040). FDEBUG and CTRL of PIO0/PIO1 are served through simhw.register_mem32 (machine.mem32).
+# - Several detector machines (the firmware runs three, PIO0 SM0..SM2, on the one program): each
+#   has its own PC, FIFO, DMA and FDEBUG.RXSTALL bit. The PC is the program's offset after init()
+#   or restart() and whatever an exec'd unconditional JMP sets (as on the chip, also while the SM
+#   is disabled); the detector's entry chain (`nop [1]` x2) makes a machine started at offset+a
+#   (a = 0, 1, 2) sample first 4 + 2 * (2 - a) cycles after its enable. A write of CTRL.SM_ENABLE
+#   (directly or through the XOR/SET/CLR aliases) enables several machines at ONE simulated instant.
+#   They read the one waveform and are advanced together (_catch_up), a chunk of waveform at a
+#   time, so none runs ahead of what sim_events still remembers.
 # - Overload, as on the chip, with bounded memory: the DMA writes a 32-bit ring through one
 #   preallocated view (no allocation per word) and simply overwrites what the CPU has not read
 #   yet (the firmware sees the overrun in the transfer count); when the DMA is not taking words
@@ -404,20 +412,27 @@ def _load(pio, program):
 
 # Instruction words of firmware/drivers/event_detector.py (tests/test_pio_words.py checks them
 # against the firmware's own asm_pio output and the pioasm twins).
-DETECTOR_WORDS = (0xA020, 0x4020, 0x4060, 0xA0EB, 0xA040, 0x00AB, 0xA047, 0x0091, 0x4020, 0x4060, 0x0291, 0x4040, 0x40E0, 0xA122, 0xA047, 0x0090, 0x0091, 0xA0E2)
+DETECTOR_WORDS = (0xA142, 0xA142, 0xA020, 0x4020, 0x4060, 0xA0EB, 0xA040, 0x00AD, 0xA047, 0x0093, 0x4020, 0x4060, 0x0293, 0x4040, 0x40E0, 0xA122, 0xA047, 0x0092, 0x0093, 0xA0E2)
 REF_WORDS = (0x80A0, 0xA027, 0xE000, 0x0043, 0xE001)
 DETECTOR_LOOP_CYCLES = 5  # the idle loop
-DETECTOR_FIRST_SAMPLE = 4  # cycles from enable to the first sample (after the 4 setup instrs)
+DETECTOR_ENTRY_CYCLES = (4, 2, 0)  # `nop [1]` cycles from offset+0 (entry2), +1 (entry1), +2 (entry0)
+DETECTOR_PROLOGUE_CYCLES = 4  # `mov x, pins` .. `mov osr, ~null`: the first sample follows
 CYCLE_NS = 8  # at 125 MHz
 # Constant delay from a comparator edge to the PIO reading it, in cycles. The chip's input
 # synchronizer makes it 2; 1 is what rp2040py (the reference engine of the tests) does, so the
 # model's words equal rp2040py's for the same waveform. It shifts every edge alike.
 INPUT_LATENCY_CYCLES = 1
+# Detector machines that run together are advanced in chunks of waveform: none gets further than
+# this past the first edge the slowest one still has to see, so sim_events (which forgets what
+# ended KEEP_NS = 20 us before the latest query) still holds everything the slowest one needs.
+_CHUNK_NS = 8_000
 
+_PIO_BASE = (0x50200000, 0x50300000)
 _FDEBUG = [0, 0]  # per PIO block
 _machines = {}
 _dmas = []
 _mem_registered = False
+_caught_up = -1  # the time _catch_up last brought every machine to
 
 
 def _now_ns():
@@ -435,7 +450,8 @@ def _register_mem():
         import simhw
     except ImportError:
         return
-    for blk, base in ((0, 0x50200000), (1, 0x50300000)):
+    for blk in (0, 1):
+        base = _PIO_BASE[blk]
 
         def rd(addr, blk=blk):
             _catch_up()
@@ -445,15 +461,85 @@ def _register_mem():
             _FDEBUG[blk] &= ~v
 
         simhw.register_mem32(base + 0x008, rd, wr)
+
+        # CTRL: SM_ENABLE in bits 0..3 (SM_RESTART 4..7 and CLKDIV_RESTART 8..11 self-clear and
+        # read 0), at its address and its atomic aliases: +0x1000 XOR, +0x2000 SET, +0x3000 CLR.
+        def ctrl_rd(addr, blk=blk):
+            return _ctrl_enable(blk)
+
+        for alias in range(4):
+
+            def ctrl_wr(addr, v, blk=blk, alias=alias):
+                cur = _ctrl_enable(blk)
+                if alias == 0:
+                    new = v
+                elif alias == 1:
+                    new = cur ^ v
+                elif alias == 2:
+                    new = cur | v
+                else:
+                    new = cur & ~v
+                _set_enable(blk, new & 0xF)
+
+            simhw.register_mem32(base + alias * 0x1000, ctrl_rd, ctrl_wr)
     import simclock
 
     simclock.add_hook(lambda now: _catch_up())
 
 
-def _catch_up():
+def _ctrl_enable(blk):
+    en = 0
+    for k in range(4):
+        sm = _machines.get(blk * 4 + k)
+        if sm is not None and sm._active:
+            en |= 1 << k
+    return en
+
+
+def _set_enable(blk, bits):
+    """CTRL.SM_ENABLE = bits: every machine whose bit turns on starts at the same instant."""
+    _catch_up()
     t = _now_ns()
+    for k in range(4):
+        sm = _machines.get(blk * 4 + k)
+        if sm is not None:
+            sm._enable(bits >> k & 1, t)
+
+
+def _catch_up():
+    """Bring every machine up to now (once per instant: nothing more is due at the same time)."""
+    global _caught_up
+    t = _now_ns()
+    if t == _caught_up:
+        return
+    _caught_up = t
+    run = [sm for sm in _machines.values() if sm._active and sm._kind == "detector" and not sm._stalled]
+    quiet = False  # no edge up to t for any of them
+    if len(run) > 1:
+        # Several detectors on the one waveform: advance them together, a chunk at a time from
+        # the first edge the slowest of them has not seen yet (idle stretches in one step).
+        src = run[0]._src
+        lat = run[0]._lat_ns
+        lo = run[0]._t_eval
+        for sm in run:
+            if sm._t_eval < lo:
+                lo = sm._t_eval
+        while True:
+            te = src.next_edge(lo - lat, t - lat)
+            if te is None:
+                quiet = True
+                break
+            h = te + lat + _CHUNK_NS
+            if h >= t:
+                break
+            for sm in run:
+                sm._run_to(h)
+            lo = h  # every machine is at h now (one whose timebase a stall moved on is beyond it)
+            run = [sm for sm in run if not sm._stalled]
+            if len(run) < 2:
+                break
     for sm in _machines.values():
-        sm._run_to(t)
+        sm._run_to(t, quiet)
 
 
 def _pin_num(p):
@@ -493,11 +579,13 @@ class StateMachine:
         self._in_base = 0
         self._set_base = None
         self._freq = 125_000_000
+        self._offset = 0
+        self._pc = 0
 
     def init(self, program, *, freq=-1, in_base=None, out_base=None, set_base=None, jmp_pin=None, sideset_base=None, in_shiftdir=None, out_shiftdir=None, push_thresh=None, pull_thresh=None, **kwargs):
         self._reset_state()
         self._prog = program
-        _load(self._id >> 2, program)
+        self._offset = self._pc = _load(self._id >> 2, program)  # pio_sm_init: PC = the offset
         words = tuple(program[_PROG_DATA])
         if words == DETECTOR_WORDS:
             self._kind = "detector"
@@ -513,25 +601,39 @@ class StateMachine:
         self._set_base = _pin_num(set_base)
 
     # -- fast models --
-    def _start(self):
-        self._t0 = _now_ns()
-        self._t_done = self._t0
+    def _enable(self, on, t_ns):
+        """SM_ENABLE of this machine set to `on` at time t_ns."""
+        if on and not self._active:
+            self._active = True
+            self._start(t_ns)
+        elif not on and self._active:
+            self._run_to(t_ns)
+            self._active = False
+
+    def _start(self, t0):
+        self._t0 = t0  # the enable
         if self._kind == "detector":
             import sim_events
 
+            a = self._pc - self._offset
+            if not 0 <= a < len(DETECTOR_ENTRY_CYCLES):
+                raise ValueError("simulated detector: started at address %d, not at an entry" % self._pc)
             self._src = sim_events.source()
-            self._cycle_ns = CYCLE_NS * 125_000_000 // self._freq
-            self._loop_ns = DETECTOR_LOOP_CYCLES * self._cycle_ns
-            self._first_ns = self._t0 + DETECTOR_FIRST_SAMPLE * self._cycle_ns
+            cyc = CYCLE_NS * 125_000_000 // self._freq
+            self._cycle_ns = cyc
+            self._loop_ns = DETECTOR_LOOP_CYCLES * cyc
+            t_mov = t0 + DETECTOR_ENTRY_CYCLES[a] * cyc  # `mov x, pins` after the entry chain
+            self._first_ns = t_mov + DETECTOR_PROLOGUE_CYCLES * cyc
             self._next_loop = 0  # the first loop index that still samples
-            self._lat_ns = INPUT_LATENCY_CYCLES * self._cycle_ns
-            self._word = self._src.word_at(self._t0 - self._lat_ns)  # `mov x, pins` at cycle 0
-            self._t_eval = self._t0
+            self._lat_ns = INPUT_LATENCY_CYCLES * cyc
+            self._word = self._src.word_at(t_mov - self._lat_ns)
+            self._t_eval = t_mov
             self._stalled = False
             self._pending = ()
-            self._push2(self._word, 0, self._t0 + 2 * self._cycle_ns)  # the start record
+            self._push2(self._word, 0, t_mov + 2 * cyc)  # the start record
 
-    def _run_to(self, t_ns):
+    def _run_to(self, t_ns, quiet=False):
+        """Advance the model to t_ns (quiet: the caller knows there is no edge up to t_ns)."""
         if not self._active or self._kind != "detector" or t_ns < self._first_ns or self._stalled:
             return  # (a stalled SM does nothing until its FIFO has room: _unstall)
         loop_ns = self._loop_ns
@@ -544,7 +646,7 @@ class StateMachine:
                 break
             # The first edge after the last evaluated sample, up to the last sample time.
             lat = self._lat_ns
-            te = src.next_edge(self._t_eval - lat, first + last * loop_ns - lat)
+            te = None if quiet else src.next_edge(self._t_eval - lat, first + last * loop_ns - lat)
             if te is not None:
                 te += lat
             if te is None:
@@ -629,19 +731,16 @@ class StateMachine:
     def active(self, value=None):
         if value is None:
             return self._active
-        value = bool(value)
-        if value and not self._active:
-            self._active = True
-            self._start()
-        elif not value and self._active:
-            self._run_to(_now_ns())
-            self._active = False
+        _catch_up()
+        self._enable(bool(value), _now_ns())
         return self._active
 
     def restart(self):
+        # As MicroPython's: pio_sm_restart, then a JMP to the program's offset.
         _catch_up()
+        self._pc = self._offset
         if self._active:
-            self._start()
+            self._start(_now_ns())
 
     def put(self, value, shift=0):
         if isinstance(value, int):
@@ -688,7 +787,20 @@ class StateMachine:
 
     def exec(self, instr):
         if isinstance(instr, str):
-            asm_pio_encode(instr, 0)
+            try:
+                instr = asm_pio_encode(instr, 0)
+            except TypeError:
+                # As on the device: MicroPython's asm_pio_encode has no jmp (it is None there).
+                if instr.lstrip().startswith("jmp"):
+                    raise TypeError("rp2.asm_pio_encode cannot encode jmp (MicroPython's rp2.py sets it to None): exec the word, sm.exec(addr) is `jmp(addr)`")
+                raise
+        instr &= 0xFFFF
+        if instr & 0xE0E0 == 0:
+            # JMP (opcode 000) with condition `always`: the PC, also while disabled (the chip
+            # executes SMx_INSTR at once; pico-sdk's pio_sm_init sets the initial PC this way).
+            # Other instructions change nothing the fast models keep.
+            _catch_up()
+            self._pc = instr & 0x1F
 
     def irq(self, handler=None, trigger=1, hard=False):
         return None

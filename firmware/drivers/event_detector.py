@@ -1,6 +1,6 @@
 # PIO discontinuity detector: every event on every one of the 24 comparator channels, with its
-# length, nothing lost silently. Runs unchanged on the RP2040 (MicroPython >= 1.26) and on the
-# simulated fixture (boards/sim/rp2.py models the same PIO program word for word).
+# length to 16 ns, nothing lost silently. Runs unchanged on the RP2040 (MicroPython >= 1.26) and on
+# the simulated fixture (boards/sim/rp2.py models the same PIO program word for word).
 #
 # Hardware contract (boards/fixture_v1/board.py): comparator outputs on GP0..GP23
 # (EVENT_PIN_BASE, EVENT_CHANNELS); a comparator output is 1 while its contact is GOOD
@@ -10,50 +10,62 @@
 #
 # Design
 # ------
-# One state machine ("event_detector", PIO0 SM0) samples all 32 GPIO inputs with one
-# `mov y, pins` and compares them with the previous sample (`jmp x!=y`): every change of the
-# input word, on any channel, is pushed as a record of two words
+# One detector loop samples all 32 GPIO inputs with one `mov y, pins` and compares them with the
+# previous sample (`jmp x!=y`): every change of the input word, on any channel, is pushed as a
+# record of two words
 #     word 0: the new input word (bit n = GPn; channels are bits 0..23)
 #     word 1: the loop counter C at the sample that saw the change
 # The counter is a 32-bit down-counter kept in the OSR (PIO has no adder: `jmp y--` is the only
-# arithmetic, so the counter goes OSR -> Y, Y--, Y -> OSR). One loop iteration is exactly
-# LOOP_CYCLES = 5 system clocks (sample, compare, 3 for the counter), so the time of a record is
-#     t = (0xFFFFFFFF - C + 2**32 * wraps) * 5 cycles   since the machine started.
-# The first record after enable is a start record (input word at enable, 0): the decoder's
-# reference for which channels are already in an event. The first sample is at cycle 4.
-# The change path and the heartbeat path both take exactly 10 cycles and decrement the counter
-# twice, so the counter stays equal to time / 5 cycles on every path.
+# arithmetic, so the counter goes OSR -> Y, Y--, Y -> OSR). One loop is exactly LOOP_CYCLES = 5
+# system clocks (sample, compare, 3 for the counter); the change path and the heartbeat path both
+# take exactly 10 cycles and decrement twice, so the counter stays equal to time / 5 cycles.
+# The first record after enable is a start record (input word at enable, 0).
 #
-#   resolution: one loop = 5 cycles = 40 ns at 125 MHz. The start and the end of an event are
-#   each detected at the first sample after the edge, so the measured length is within one loop
-#   (40 ns) of the true length, and exact for a length that is a multiple of 40 ns.
-#   (Why not 2 cycles: a sample + compare already takes 2 instructions and the PIO compare
-#   `x!=y` needs both scratch registers, so a counter costs 3 more. 16 ns needs 3 copies of this
-#   state machine started 2 cycles apart, each edge then seen by all three: a cycle-accurate
-#   PROTOTYPE is tests/test_pio_x3_prototype.py (not wired in here); the decoder below is
-#   written for one.)
+# Three copies for 16 ns. A sample + compare + counter cannot be shorter than 5 cycles (`x!=y`
+# needs both scratch registers, so the counter costs 3 more), i.e. one machine resolves 40 ns.
+# So PIO0 SM0, SM1 and SM2 run the SAME program from three entry points, enabled in the same
+# cycle (one write to CTRL's atomic SET alias): SM k first passes 2 * k cycles of `nop [1]`, so
+# its samples fall on cycles FIRST[k] + 5 n with FIRST = (4, 6, 8), i.e. 4, 1 and 3 mod 5. The
+# merged sample stream has at most 2 cycles (16 ns) between samples. Each SM pushes its own
+# records into its own DMA ring; the decoder merges the three in time order and an edge is timed
+# by the FIRST machine that saw it (each machine reports only changes of its own samples):
 #
-#   wrap: when the counter passes 0 in the idle loop, the machine pushes a heartbeat record
-#   (unchanged input word, count 0). So two consecutive records are never more than 2**32 loops
-#   (171.8 s) apart, and the decoder recovers the time between them as (C_prev - C) mod 2**32,
-#   a difference of 0 meaning a full 2**32.
+#   for a record (t, k, W):  ch = (W ^ prev[k]) & channels; prev[k] = W
+#                            eff = ch & (W ^ merged); merged ^= eff   -> edges of `eff` at t
+#
+#   resolution: an edge is seen at the first merged sample after it: <= 2 cycles late, so a
+#   length is within 16 ns (one cycle each way in practice) and the 1 us boundary is exact to
+#   16 ns. During a burst (another channel's edge less than 10 cycles earlier) all three machines
+#   are in their 10-cycle record path at once and an edge can be seen up to 6 cycles late (48 ns);
+#   event_definition() states both figures. A glitch seen by one machine only (shorter than its
+#   neighbours' sample spacing) is timed by that machine alone.
+#
+#   order: records are merged only up to `cut`, the elapsed time at the drain minus CUT_MARGIN_US
+#   (read before the DMA counts), so no record of another machine earlier than the last one
+#   merged can still be on its way from a FIFO. After stop() everything is merged.
+#
+#   wrap: when the counter passes 0 in the idle loop, a machine pushes a heartbeat record
+#   (unchanged input word, count 0). So two consecutive records of one machine are never more
+#   than 2**32 loops (171.8 s) apart and the decoder recovers the time between them as
+#   (C_prev - C) mod 2**32, a difference of 0 meaning a full 2**32.
 #
 #   overflow: records are pushed with autopush (`in`, threshold 32), so a record's two words are
-#   never separated. The RX FIFO is joined (8 words). DMA (paced by the SM's RX DREQ) copies
-#   them into a RAM ring buffer. If the FIFO is ever full the SM stalls and FDEBUG.RXSTALL(sm)
+#   never separated. The RX FIFOs are joined (8 words). DMA (paced by each SM's RX DREQ) copies
+#   them into that SM's RAM ring. If a FIFO is ever full its SM stalls and FDEBUG.RXSTALL(sm)
 #   latches: drain() reads and clears it and counts it as `stalls` (timing after a stall is not
-#   trusted; the run is INVALID). If the CPU falls a whole ring behind the DMA, drain() sees it
+#   trusted; the run is INVALID). If the CPU falls a whole ring behind a DMA, drain() sees it
 #   from the DMA transfer count and counts the overwritten records as `overrun_records`.
 #
 #   junk bits: `mov y, pins` reads all 32 GPIOs (PIO v0 cannot mask a mov). GP24..GP29 (SPI,
 #   I2C, the interrupter) also cause records; they carry no channel change and the decoder drops
 #   them. Keep those buses quiet while monitoring: every edge on them costs FIFO bandwidth.
 #
-# The reference interrupter ("ref_interrupter", PIO0 SM1) opens the reference switch for an
+# The reference interrupter ("ref_interrupter", PIO0 SM3) opens the reference switch for an
 # exact number of cycles on command (a word in its TX FIFO): 0.5 us -> 62 cycles (496 ns, the
 # nearest whole cycle), 1.0 us -> 125 cycles, 2.0 us -> 250 cycles.
 
 import array
+import time
 
 import rp2
 from micropython import const
@@ -69,21 +81,29 @@ if TYPE_CHECKING:
     from rp2.asm_pio import *  # noqa: F403
 
 PIO0_BASE = const(0x50200000)
+CTRL_SET = const(0x2000)  # CTRL through the atomic SET alias (+0x2000) and CLR alias (+0x3000)
+CTRL_CLR = const(0x3000)
+CTRL_CLKDIV_RESTART = const(8)  # CTRL bits 8..11: restart the SMs' clock dividers in step
 FDEBUG_OFFSET = const(0x008)
 FDEBUG_RXSTALL = const(0)  # bits 0..3, one per SM; write 1 to clear
 FDEBUG_RXUNDER = const(8)
 FDEBUG_TXOVER = const(16)
 FDEBUG_TXSTALL = const(24)
 DREQ_PIO0_RX0 = const(4)  # DREQ of PIO0 SM n's RX FIFO: (pio << 3) + 4 + n
+PROG_OFFSET_PIO0 = const(1)  # rp2.asm_pio program list: [data, offset in PIO0, ...]
 
 SYS_HZ = const(125_000_000)
 NS_PER_CYCLE = const(8)
 LOOP_CYCLES = const(5)
-RESOLUTION_NS = const(40)  # LOOP_CYCLES * NS_PER_CYCLE
+N_SM = const(3)
+FIRST = (4, 6, 8)  # cycle of SM k's first sample after the common enable
+RESOLUTION_NS = const(16)  # largest gap of the merged sample stream: 2 cycles
+BURST_RESOLUTION_NS = const(48)  # within one record path (10 cycles) after another edge
+SINGLE_SM_NS = const(40)  # one machine's own sample period (a glitch only it saw)
+CUT_MARGIN_US = const(3)
 REF_MIN_CYCLES = const(3)
 
-DETECTOR_SM = const(0)
-REF_SM = const(1)
+REF_SM = const(3)
 
 # Glitch histogram: upper bin edges in ns (an event shorter than EVENT_MIN_US is a glitch).
 HIST_EDGES_NS = (100, 200, 300, 500, 750, 1000)
@@ -92,6 +112,13 @@ N_BINS = const(6)
 
 @rp2.asm_pio(in_shiftdir=rp2.PIO.SHIFT_LEFT, autopush=True, push_thresh=32, fifo_join=rp2.PIO.JOIN_RX)
 def event_detector():
+    # Entry chain: SM2 enters at entry2, SM1 at entry1, SM0 at entry0 (exec'd jmp before the
+    # common enable), so their samples fall 2 cycles apart.
+    label("entry2")
+    nop()[1]  # 2 cycles
+    label("entry1")
+    nop()[1]  # 2 cycles
+    label("entry0")
     # Start: X = first sample, pushed as the start record (word, 0); OSR = 0xFFFFFFFF.
     mov(x, pins)  # 1 cycle: X = all 32 input pins (previous sample)
     in_(x, 32)  # 1 cycle: start record word 0: the input word at enable (autopush)
@@ -139,7 +166,9 @@ def event_definition():
         "current_ma": spec5861.EVENT_CURRENT_MA,
         "min_duration_us": spec5861.EVENT_MIN_US,
         "resolution_ns": RESOLUTION_NS,
+        "burst_resolution_ns": BURST_RESOLUTION_NS,
         "sample_period_ns": RESOLUTION_NS,
+        "state_machines": N_SM,
         "clock_hz": SYS_HZ,
     }
 
@@ -169,32 +198,36 @@ class ReferenceInterrupter:
 
 
 class EventDetector:
-    """Runs the detector SM + DMA ring; drain() decodes the ring into events and counters.
+    """Runs the three detector SMs + their DMA rings; drain() merges and decodes the rings into
+    events and counters.
 
     channel_mask: which of the 24 channels are monitored (others ignored).
-    ring_bits: ring size is 1 << ring_bits bytes (a record is 8 bytes).
-    max_events: size of the preallocated event log (oldest dropped when full, counted)."""
+    ring_bits: each SM's ring is 1 << ring_bits bytes (a record is 8 bytes).
+    max_events: size of the preallocated event log (oldest dropped when full, counted).
+    Times inside the decoder are in system clock cycles (8 ns) since the common enable."""
 
-    def __init__(self, pin_base=0, channels=24, channel_mask=0xFFFFFF, ring_bits=12, max_events=256, sm_id=DETECTOR_SM):
+    def __init__(self, pin_base=0, channels=24, channel_mask=0xFFFFFF, ring_bits=12, max_events=256):
         self.channels = channels
         self.channel_mask = channel_mask & ((1 << channels) - 1)
-        self.sm_id = sm_id
         self.ring_bits = ring_bits
         self.ring_words = (1 << ring_bits) >> 2
-        # Ring aligned to 1 << ring_bits bytes (DMA ring wrap): over-allocate one bytearray and
-        # view the aligned part as 32-bit words through uctypes (no copy, no per-read allocation).
+        # Three rings, each aligned to its size (DMA ring wrap): one over-allocated bytearray,
+        # viewed as 32-bit words through uctypes (no copy, no per-read allocation).
         import uctypes
 
         nbytes = 1 << ring_bits
-        self._raw = bytearray(2 * nbytes)
+        self._raw = bytearray((N_SM + 1) * nbytes)
         addr = uctypes.addressof(self._raw)
-        self._ring_addr = (addr + nbytes - 1) & ~(nbytes - 1)
-        self.ring = uctypes.struct(self._ring_addr, {"w": (uctypes.ARRAY | 0, uctypes.UINT32 | self.ring_words)}).w
+        base = (addr + nbytes - 1) & ~(nbytes - 1)
+        self._ring_addr = [base + k * nbytes for k in range(N_SM)]
+        self.rings = [uctypes.struct(a, {"w": (uctypes.ARRAY | 0, uctypes.UINT32 | self.ring_words)}).w for a in self._ring_addr]
+        self.ring = self.rings[0]
         self._pin_base = pin_base
-        self.sm = None
-        self.dma = None
+        self.sms = []  # type: list
+        self.dmas = []  # type: list
+        self.running = False
         # Decoder state (all preallocated).
-        self.start_loop = array.array("q", [0] * channels)  # loop index an open event started
+        self.start_t = array.array("q", [0] * channels)  # cycle an open event started, -1: none
         self.glitches = array.array("I", [0] * channels)
         self.failures = array.array("I", [0] * channels)
         self.longest_ns = array.array("I", [0] * channels)
@@ -205,23 +238,40 @@ class EventDetector:
         self.ev_len_ns = array.array("I", [0] * max_events)
         self.ev_n = 0  # events in the log
         self.ev_dropped = 0  # events that did not fit in the log (counted, never silent)
+        # Per SM: words consumed, loop index and counter of its last record, its last word (-1:
+        # unknown: before its start record or after a loss), and the loop index of its head record.
+        self.read_total = array.array("q", [0] * N_SM)
+        self.sm_loops = array.array("q", [0] * N_SM)
+        self.sm_count = array.array("I", [0] * N_SM)
+        self.sm_word = array.array("q", [0] * N_SM)
+        self.ends = array.array("q", [0] * N_SM)  # drain(): where each ring's unread words end
+        self.heads = array.array("q", [0] * N_SM)  # loop index of each ring's next record, -1: none
+        self.chk_t = array.array("q", [0] * N_SM)  # cycle of an SM's pending check (its next sample)
+        self.chk_bits = array.array("I", [0] * N_SM)  # channels it disagrees on (0: no check)
         self.reset_counters()
 
     def reset_counters(self):
-        self.loops = 0  # loop index of the last record (absolute, since start)
-        self.prev_count = 0xFFFFFFFF
-        self.prev_mask = -1  # unknown until the first record / start()
-        self.read_total = 0  # words consumed from the ring
+        self.merged = -1  # merged channel word (-1: before SM0's start record)
+        self.last_t = 0  # cycle of the last record merged
+        self.elapsed_us = 0  # since the enable, from ticks_us at each drain
         self.records = 0
         self.stalls = 0  # FDEBUG RXSTALL seen (records delayed or timing broken)
-        self.overrun_records = 0  # records overwritten in the ring before drain
-        self.first_loss_loop = -1  # loop index (time) of the last good record before the first loss
-        self.first_loss_until = -1  # loop index of the first record after that loss (-1: none yet)
+        self.overrun_records = 0  # records overwritten in a ring before drain
+        self.first_loss_t = -1  # cycle of the last good record before the first loss
+        self.first_loss_until = -1  # cycle of the first record after that loss (-1: none yet)
+        self._loss_pending = False
+        self.dead = 0  # SMs that stalled (bit k): their records are consumed, not merged
+        for k in range(N_SM):
+            self.read_total[k] = 0
+            self.sm_loops[k] = -1
+            self.sm_count[k] = 0
+            self.sm_word[k] = -1
+            self.chk_bits[k] = 0
         for i in range(self.channels):
             self.glitches[i] = 0
             self.failures[i] = 0
             self.longest_ns[i] = 0
-            self.start_loop[i] = -1
+            self.start_t[i] = -1
         for i in range(len(self.hist)):
             self.hist[i] = 0
         self.ev_n = 0
@@ -231,139 +281,278 @@ class EventDetector:
     def start(self, initial_word=None):
         from machine import Pin, mem32
 
+        self.stop()
         self.reset_counters()
-        for i in range(self.ring_words):
-            self.ring[i] = 0
-        # Clear a stale stall flag of our SM before we start.
-        mem32[PIO0_BASE + FDEBUG_OFFSET] = 1 << (FDEBUG_RXSTALL + self.sm_id)
-        self.sm = rp2.StateMachine(self.sm_id, event_detector, freq=SYS_HZ, in_base=Pin(self._pin_base))
-        self.dma = rp2.DMA()  # keep the reference: the channel closes when collected
-        ctrl = self.dma.pack_ctrl(
-            size=2,
-            inc_read=False,
-            inc_write=True,
-            ring_size=self.ring_bits,
-            ring_sel=True,
-            treq_sel=DREQ_PIO0_RX0 + self.sm_id,
-        )
-        self.dma.config(read=self.sm, write=self._ring_addr, count=0xFFFFFFFF, ctrl=ctrl, trigger=True)
+        for ring in self.rings:
+            for i in range(self.ring_words):
+                ring[i] = 0
+        sm_bits = (1 << N_SM) - 1
+        # Clear stale stall flags of our SMs before we start.
+        mem32[PIO0_BASE + FDEBUG_OFFSET] = sm_bits << FDEBUG_RXSTALL
+        self.sms = [rp2.StateMachine(k, event_detector, freq=SYS_HZ, in_base=Pin(self._pin_base)) for k in range(N_SM)]
+        off = event_detector[PROG_OFFSET_PIO0]  # where rp2 loaded the (shared) program
+        self.dmas = []
+        for k in range(N_SM):
+            sm = self.sms[k]
+            # PC = entry k: an unconditional JMP encodes as its address alone (exec'd while the SM
+            # is disabled it only sets the PC; rp2.asm_pio_encode cannot encode jmp).
+            sm.exec(off + 2 - k)
+            dma = rp2.DMA()  # keep the reference: the channel closes when collected
+            ctrl = dma.pack_ctrl(
+                size=2,
+                inc_read=False,
+                inc_write=True,
+                ring_size=self.ring_bits,
+                ring_sel=True,
+                treq_sel=DREQ_PIO0_RX0 + k,
+            )
+            dma.config(read=sm, write=self._ring_addr[k], count=0xFFFFFFFF, ctrl=ctrl, trigger=True)
+            self.dmas.append(dma)
         self._count0 = 0xFFFFFFFF
-        if initial_word is not None:
-            self.prev_mask = initial_word & self.channel_mask
-        self.sm.active(1)
+        # One write enables the three in the same cycle, their clock dividers restarted in step.
+        mem32[PIO0_BASE + CTRL_SET] = sm_bits | (sm_bits << CTRL_CLKDIV_RESTART)
+        self._tick = time.ticks_us()
+        self.running = True
 
     def stop(self):
-        if self.sm is not None:
-            self.sm.active(0)
-        if self.dma is not None:
-            self.dma.active(0)
+        """Disable the SMs (in the same cycle) and stop and free their DMA channels; the records
+        already in the rings stay there for drain()."""
+        if self.sms:
+            from machine import mem32
 
-    def written_total(self):
-        """Words the DMA has written since start (from its remaining transfer count)."""
-        dma = self.dma
-        if dma is None:
+            mem32[PIO0_BASE + CTRL_CLR] = (1 << N_SM) - 1
+            if self.running:
+                self._elapse()
+            for sm in self.sms:
+                sm.active(0)
+        for dma in self.dmas:
+            dma.active(0)
+        self.running = False
+
+    def _elapse(self):
+        now = time.ticks_us()
+        self.elapsed_us += time.ticks_diff(now, self._tick)
+        self._tick = now
+
+    def release(self):
+        """stop() and give the DMA channels back (start() takes new ones)."""
+        self.stop()
+        for dma in self.dmas:
+            dma.close()
+        self.dmas = []
+
+    def written_total(self, k=0):
+        """Words SM k's DMA has written since start (from its remaining transfer count)."""
+        if k >= len(self.dmas):
             return 0
-        return (self._count0 - dma.count) & 0xFFFFFFFF
+        return (self._count0 - self.dmas[k].count) & 0xFFFFFFFF
 
     def check_stall(self):
         from machine import mem32
 
-        bit = 1 << (FDEBUG_RXSTALL + self.sm_id)
-        if mem32[PIO0_BASE + FDEBUG_OFFSET] & bit:
-            mem32[PIO0_BASE + FDEBUG_OFFSET] = bit  # write 1 to clear
-            self.stalls += 1
-            if self.first_loss_loop < 0:
-                self.first_loss_loop = self.loops
+        bits = mem32[PIO0_BASE + FDEBUG_OFFSET] & (((1 << N_SM) - 1) << FDEBUG_RXSTALL)
+        if bits:
+            mem32[PIO0_BASE + FDEBUG_OFFSET] = bits  # write 1 to clear
+            k = 0
+            while k < N_SM:
+                if (bits >> (FDEBUG_RXSTALL + k)) & 1:
+                    self.stalls += 1
+                    # Its counter stood still while it stalled: its later records have wrong
+                    # times. It takes no further part in the merge of this run.
+                    self.dead |= 1 << k
+                    self.sm_word[k] = -1
+                    self.chk_bits[k] = 0
+                k += 1
+            self._loss()
             return True
         return False
 
-    def drain(self):
-        """Decode everything the DMA has written since the last call. Returns records decoded."""
-        stalled = self.check_stall()
-        written = self.written_total()
-        pending = written - self.read_total
-        if pending > self.ring_words:
-            # The DMA lapped us: the oldest data is gone. Skip to what is still intact (whole
-            # records), count the loss; timing of the next record cannot be related to the last.
-            lost = pending - self.ring_words
-            lost += lost & 1
-            self.overrun_records += lost >> 1
-            self.read_total += lost
-            self.prev_mask = -1
-            if self.first_loss_loop < 0:
-                self.first_loss_loop = self.loops
-        pending = (written - self.read_total) & ~1
-        n = self.decode(self.ring, self.read_total, pending)
-        if stalled and self.first_loss_until < 0:
-            self.first_loss_until = self.loops  # the stall ended by this record at the latest
-        return n
+    def _loss(self):
+        if self.first_loss_t < 0:
+            self.first_loss_t = self.last_t
+            self._loss_pending = True
 
-    # ---- decoder (no allocation: locals, preallocated arrays) ----
-    def decode(self, ring, pos, nwords):
-        """Decode `nwords` words of `ring` starting at absolute word index `pos` (mod len)."""
+    def drain(self):
+        """Merge and decode what the DMAs have written since the last call. Returns records."""
+        if self.running:
+            self._elapse()
+            # Records older than this are all in their rings (read before the DMA counts).
+            cut = (self.elapsed_us - CUT_MARGIN_US) * (SYS_HZ // 1_000_000)
+        else:
+            cut = self.elapsed_us * (SYS_HZ // 1_000_000)  # stopped: all records; no sample after
+        self.check_stall()
+        ends = self.ends
+        rw = self.ring_words
+        idle = not (self.chk_bits[0] | self.chk_bits[1] | self.chk_bits[2])
+        for k in range(N_SM):
+            written = self.written_total(k)
+            pending = written - self.read_total[k]
+            if pending:
+                idle = False
+            if pending > rw:
+                # The DMA lapped us: the oldest data is gone. Skip to what is still intact (whole
+                # records), count the loss; this SM's next record is a new reference word.
+                lost = pending - rw
+                lost += lost & 1
+                self.overrun_records += lost >> 1
+                self.read_total[k] += lost
+                self.sm_word[k] = -1
+                self._loss()
+            ends[k] = self.read_total[k] + ((written - self.read_total[k]) & ~1)
+        if idle:
+            return 0  # nothing new (the usual case between events): no merge to do
+        return self.decode(ends, cut)
+
+    # ---- decoder (no allocation in the loop: locals, preallocated arrays) ----
+    def decode(self, ends, cut):
+        """Merge the three rings' records in time order up to cycle `cut` (-1: all) and decode
+        them. ends[k]: absolute word index where SM k's unread records end.
+
+        The merged input is what the latest sample of any SM saw. A record says what its SM saw
+        from that sample on; an SM that does not push a record keeps seeing its last word. So
+        the merged word changes at a record whose word differs from it, and at the next sample
+        of an SM that still disagrees with it (a `check`: e.g. a glitch seen by one SM only ends
+        at the next SM's sample; a channel that another SM saw good again is low again at the
+        next sample of an SM that never saw it good)."""
+        rings = self.rings
         wmask = self.ring_words - 1
         chmask = self.channel_mask
-        loops = self.loops
-        prev_count = self.prev_count
-        prev_mask = self.prev_mask
-        start_loop = self.start_loop
-        end = pos + nwords
+        pos = self.read_total
+        sm_word = self.sm_word
+        chk_t = self.chk_t
+        chk_bits = self.chk_bits
+        heads = self.heads
+        merged = self.merged
         n = 0
-        while pos < end:
-            word = ring[pos & wmask]
-            count = ring[(pos + 1) & wmask]
-            pos += 2
-            n += 1
-            d = (prev_count - count) & 0xFFFFFFFF
-            if d == 0:
-                d = 0x100000000
-            loops += d
-            prev_count = count
-            mask = word & chmask
-            if prev_mask < 0:
-                # Start record (or the first intact record after a ring overrun): the reference
-                # word; channels already in an event start here (after an overrun that is a lower
-                # bound of their length). The count is absolute (mod 2**32 loops = 171.8 s), so
-                # the time of a record after an overrun is still right: loops keeps the `+= d`.
-                prev_mask = mask
-                if pos == 2:  # the start record (word 0 of the run; not an overrun's survivor)
-                    loops = -1  # count 0 here, 0xFFFFFFFF at loop 0
-                    prev_count = 0
-                elif self.first_loss_until < 0 <= self.first_loss_loop:
-                    self.first_loss_until = loops  # the first intact record after the first overrun
-                c = 0
-                while c < self.channels:
-                    if not (mask >> c) & 1 and (chmask >> c) & 1:
-                        start_loop[c] = loops
-                    else:
-                        start_loop[c] = -1  # good now: an end lost in an overrun is not guessed
-                    c += 1
-                continue
-            changed = mask ^ prev_mask
-            if not changed:
-                continue  # heartbeat or a change on a non-channel pin
-            prev_mask = mask
-            c = 0
-            while changed:
-                if changed & 1:
-                    if (mask >> c) & 1:
-                        s = start_loop[c]
-                        if s >= 0:
-                            self._event(c, s, loops - s)
-                            start_loop[c] = -1
-                    else:
-                        start_loop[c] = loops
-                changed >>= 1
-                c += 1
-        self.loops = loops
-        self.prev_count = prev_count
-        self.prev_mask = prev_mask
-        self.read_total = pos
+        # Start records (word 0 of each ring): each SM's reference word; SM0's also the merged one.
+        for k in range(N_SM):
+            if pos[k] == 0 and ends[k] >= 2:
+                sm_word[k] = rings[k][0] & chmask
+                self.sm_loops[k] = -1  # count 0 here, 0xFFFFFFFF at loop 0
+                self.sm_count[k] = 0
+                pos[k] = 2
+                n += 1
+                if k == 0:
+                    merged = sm_word[0]
+                    c = 0
+                    while c < self.channels:
+                        self.start_t[c] = 0 if not (merged >> c) & 1 and (chmask >> c) & 1 else -1
+                        c += 1
+        if merged < 0:
+            if pos[0] == 0:
+                return n  # SM0's start record not in yet: nothing can be merged
+            merged = chmask  # it was lost in an overrun: every SM's next record is a reference
+        for k in range(N_SM):
+            if (self.dead >> k) & 1 and pos[k] < ends[k]:
+                n += (ends[k] - pos[k]) >> 1
+                pos[k] = ends[k]
+            heads[k] = self._head(k) if pos[k] < ends[k] else -1
+        while True:
+            # The earliest of the records (time FIRST[k] + 5 * loop) and checks; a record before
+            # a check of the same SM at the same time (nothing else can coincide).
+            k = -1
+            t = 0
+            rec = False
+            j = 0
+            while j < N_SM:
+                h = heads[j]
+                if h >= 0:
+                    tj = FIRST[j] + LOOP_CYCLES * h
+                    if k < 0 or tj < t:
+                        k, t, rec = j, tj, True
+                tj = chk_t[j]
+                if chk_bits[j] and (k < 0 or tj < t):
+                    k, t, rec = j, tj, False
+                j += 1
+            if k < 0 or (cut >= 0 and t > cut):
+                break
+            if not rec:
+                bits = chk_bits[k]
+                chk_bits[k] = 0
+                word = sm_word[k]
+                if word < 0:
+                    continue
+                eff = bits & (word ^ merged)
+            else:
+                p = pos[k]
+                ring = rings[k]
+                word = ring[p & wmask] & chmask
+                self.sm_count[k] = ring[(p + 1) & wmask]
+                self.sm_loops[k] = heads[k]
+                pos[k] = p + 2
+                heads[k] = self._head(k) if p + 2 < ends[k] else -1
+                n += 1
+                self.last_t = t
+                if self._loss_pending:
+                    self._loss_pending = False
+                    self.first_loss_until = t
+                prev = sm_word[k]
+                sm_word[k] = word
+                if prev < 0:
+                    # First intact record after a loss: a new reference. Channels the others
+                    # still have open but this one sees good are closed unmeasured (an end lost
+                    # in the gap is not guessed); channels in an event start here at the latest.
+                    c = 0
+                    diff = (word ^ merged) & chmask
+                    while diff:
+                        if diff & 1:
+                            self.start_t[c] = t if not (word >> c) & 1 else -1
+                        diff >>= 1
+                        c += 1
+                    merged = (merged & ~chmask) | word
+                    continue
+                eff = (word ^ prev) & (word ^ merged)
+            if not eff:
+                continue  # heartbeat, another pin, an edge an earlier sample already timed
+            merged ^= eff
+            self._edges(eff, word, t)
+            # SMs that still disagree on these channels: their next sample decides again.
+            j = 0
+            while j < N_SM:
+                w = sm_word[j]
+                if w >= 0:
+                    dis = (w ^ merged) & eff
+                    if dis:
+                        if not chk_bits[j]:
+                            chk_t[j] = self._next_sample(j, t)
+                        chk_bits[j] |= dis
+                j += 1
+        self.merged = merged
         self.records += n
         return n
 
-    def _event(self, c, start, nloops):
-        length_ns = nloops * RESOLUTION_NS
+    def _edges(self, eff, word, t):
+        c = 0
+        while eff:
+            if eff & 1:
+                if (word >> c) & 1:
+                    s = self.start_t[c]
+                    if s >= 0:
+                        self._event(c, s, t - s)
+                        self.start_t[c] = -1
+                else:
+                    self.start_t[c] = t
+            eff >>= 1
+            c += 1
+
+    def _next_sample(self, k, t):
+        """Time of SM k's first sample after cycle t: its loops, except the one right after its
+        last record (the record path takes two)."""
+        n = (t - FIRST[k]) // LOOP_CYCLES + 1
+        if n == self.sm_loops[k] + 1:
+            n += 1
+        return FIRST[k] + LOOP_CYCLES * n
+
+    def _head(self, k):
+        """Loop index of SM k's next unread record (from its counter: mod 2**32 since its last)."""
+        count = self.rings[k][(self.read_total[k] + 1) & (self.ring_words - 1)]
+        d = (self.sm_count[k] - count) & 0xFFFFFFFF
+        if d == 0:
+            d = 0x100000000
+        return self.sm_loops[k] + d
+
+    def _event(self, c, start, ncycles):
+        length_ns = ncycles * NS_PER_CYCLE
         if length_ns > 0xFFFFFFFF:
             length_ns = 0xFFFFFFFF
         if length_ns >= _MIN_NS:
@@ -381,7 +570,7 @@ class EventDetector:
             self.ev_dropped += 1
             return
         self.ev_ch[i] = c
-        self.ev_start_us[i] = (start * RESOLUTION_NS) // 1000
+        self.ev_start_us[i] = (start * NS_PER_CYCLE) // 1000
         self.ev_len_ns[i] = length_ns
         self.ev_n = i + 1
 
@@ -395,7 +584,15 @@ class EventDetector:
 
     def open_channels(self):
         """Channels currently in an event (started, not ended yet)."""
-        return [c for c in range(self.channels) if self.start_loop[c] >= 0]
+        return [c for c in range(self.channels) if self.start_t[c] >= 0]
+
+    def open_event(self, c, now_us):
+        """(start_us, length_ns so far) of channel c's open event at now_us, or None."""
+        s = self.start_t[c]
+        if s < 0 or not (self.channel_mask >> c) & 1:
+            return None
+        start_us = s * NS_PER_CYCLE // 1000
+        return start_us, (now_us * 1000 - s * NS_PER_CYCLE)
 
     def lost(self):
         """Loss counters: any nonzero value makes a monitoring run INVALID."""
@@ -404,9 +601,9 @@ class EventDetector:
     def first_loss_us(self):
         """[from, until]: the first loss lies between these times (us since start): the last
         good record before it and the first one after it (-1: not known / no loss)."""
-        a = self.first_loss_loop
+        a = self.first_loss_t
         b = self.first_loss_until
-        return [a * RESOLUTION_NS // 1000 if a >= 0 else -1, b * RESOLUTION_NS // 1000 if b >= 0 else -1]
+        return [a * NS_PER_CYCLE // 1000 if a >= 0 else -1, b * NS_PER_CYCLE // 1000 if b >= 0 else -1]
 
     def summary(self):
         return {
