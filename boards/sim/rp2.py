@@ -626,6 +626,9 @@ class StateMachine:
             self._first_ns = t_mov + DETECTOR_PROLOGUE_CYCLES * cyc
             self._next_loop = 0  # the first loop index that still samples
             self._lat_ns = INPUT_LATENCY_CYCLES * cyc
+            # (Read now, though `mov x, pins` runs up to 4 cycles after the enable: an event the
+            # simulation adds later than the enable but starting before t_mov is not in this word;
+            # add such events before enabling. The device has no such limit.)
             self._word = self._src.word_at(t_mov - self._lat_ns)
             self._t_eval = t_mov
             self._stalled = False
