@@ -58,7 +58,7 @@ for rep in range(reps):
     recs += d.decode([i, i, i], -1)
 dt = time.ticks_diff(time.ticks_us(), t)
 f1 = gc.mem_free()
-print(recs, dt, f0 - f1, sum(d.failures) + sum(d.glitches))
+print(recs, dt, f0 - f1)
 """
 
 
@@ -110,7 +110,7 @@ def main():
     if r.returncode:
         print(r.stderr)
         raise SystemExit(1)
-    recs, us, alloc, _events = map(int, r.stdout.split())
+    recs, us, alloc = map(int, r.stdout.split())
     rec_s = recs * 1e6 / us
     ev_s = rec_s / 6
     print("Decode pipeline (EventDetector.decode, 3 rings merged) on the MicroPython unix port (-X heapsize=200K)")

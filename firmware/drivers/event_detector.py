@@ -99,7 +99,6 @@ N_SM = const(3)
 FIRST = (4, 6, 8)  # cycle of SM k's first sample after the common enable
 RESOLUTION_NS = const(16)  # largest gap of the merged sample stream: 2 cycles
 BURST_RESOLUTION_NS = const(48)  # within one record path (10 cycles) after another edge
-SINGLE_SM_NS = const(40)  # one machine's own sample period (a glitch only it saw)
 CUT_MARGIN_US = const(3)
 REF_MIN_CYCLES = const(3)
 
@@ -221,7 +220,6 @@ class EventDetector:
         base = (addr + nbytes - 1) & ~(nbytes - 1)
         self._ring_addr = [base + k * nbytes for k in range(N_SM)]
         self.rings = [uctypes.struct(a, {"w": (uctypes.ARRAY | 0, uctypes.UINT32 | self.ring_words)}).w for a in self._ring_addr]
-        self.ring = self.rings[0]
         self._pin_base = pin_base
         self.sms = []  # type: list
         self.dmas = []  # type: list
