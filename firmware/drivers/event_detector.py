@@ -67,6 +67,7 @@
 import array
 import time
 
+import micropython
 import rp2
 from micropython import const
 
@@ -220,20 +221,44 @@ class EventDetector:
         base = (addr + nbytes - 1) & ~(nbytes - 1)
         self._ring_addr = [base + k * nbytes for k in range(N_SM)]
         self.rings = [uctypes.struct(a, {"w": (uctypes.ARRAY | 0, uctypes.UINT32 | self.ring_words)}).w for a in self._ring_addr]
+        self._ring_all = uctypes.bytearray_at(base, N_SM * nbytes)  # the three rings, for _merge
         self._pin_base = pin_base
         self.sms = []  # type: list
         self.dmas = []  # type: list
         self.running = False
-        # Decoder state (all preallocated).
+        self.native = True  # merge in machine code (_merge); False: Python only (the reference)
+        self.log_min_ns = 0  # events at least this long go into the event log (all by default)
+        # Decoder state (all preallocated). The counters and the event log live in one array of
+        # 32-bit words, `acc`, that _merge updates in place; the names below are views into it.
         self.start_t = array.array("q", [0] * channels)  # cycle an open event started, -1: none
-        self.glitches = array.array("I", [0] * channels)
-        self.failures = array.array("I", [0] * channels)
-        self.longest_ns = array.array("I", [0] * channels)
-        self.hist = array.array("I", [0] * (channels * N_BINS))
-        self.max_events = max_events
-        self.ev_ch = array.array("B", [0] * max_events)
+        mv = memoryview(array.array("I", [0] * (9 * channels + 3 * max_events)))
+        self.acc = mv
+        self.glitches = mv[0:channels]  # _merge counts glitches at acc[c]
+        self.failures = mv[channels : 2 * channels]
+        self.longest_ns = mv[2 * channels : 3 * channels]
+        self.hist = mv[3 * channels : 9 * channels]  # N_BINS per channel
+        o = 9 * channels
+        self.ev_ch = mv[o : o + max_events]
+        self.ev_len_ns = mv[o + max_events : o + 2 * max_events]
+        self.ev_t_rel = mv[o + 2 * max_events : o + 3 * max_events]  # _merge's start times
         self.ev_start_us = array.array("q", [0] * max_events)
-        self.ev_len_ns = array.array("I", [0] * max_events)
+        st = array.array("I", [0] * ST_WORDS)
+        self.st = st
+        st[S_CHMASK] = self.channel_mask
+        st[S_WMASK] = self.ring_words - 1
+        st[S_M32] = 0xFFFFFFFF
+        st[S_RW] = self.ring_words
+        st[S_EVMAX] = max_events
+        st[S_MINNS] = _MIN_NS
+        st[S_OFAIL] = channels
+        st[S_OLONG] = 2 * channels
+        st[S_OHIST] = 3 * channels
+        st[S_OEVCH] = o
+        st[S_OEVLEN] = o + max_events
+        st[S_OEVT] = o + 2 * max_events
+        for b in range(N_BINS - 1):
+            st[S_EDGES + b] = HIST_EDGES_NS[b]
+        self.max_events = max_events
         self.ev_n = 0  # events in the log
         self.ev_dropped = 0  # events that did not fit in the log (counted, never silent)
         # Per SM: words consumed, loop index and counter of its last record, its last word (-1:
@@ -253,6 +278,7 @@ class EventDetector:
         self.last_t = 0  # cycle of the last record merged
         self.elapsed_us = 0  # since the enable, from ticks_us at each drain
         self.records = 0
+        self.native_records = 0  # of which merged by _merge
         self.stalls = 0  # FDEBUG RXSTALL seen (records delayed or timing broken)
         self.overrun_records = 0  # records overwritten in a ring before drain
         self.first_loss_t = -1  # cycle of the last good record before the first loss
@@ -401,7 +427,7 @@ class EventDetector:
             return 0  # nothing new (the usual case between events): no merge to do
         return self.decode(ends, cut)
 
-    # ---- decoder (no allocation in the loop: locals, preallocated arrays) ----
+    # ---- decoder (no allocation in the loop: preallocated arrays) ----
     def decode(self, ends, cut):
         """Merge the three rings' records in time order up to cycle `cut` (-1: all) and decode
         them. ends[k]: absolute word index where SM k's unread records end.
@@ -411,16 +437,17 @@ class EventDetector:
         the merged word changes at a record whose word differs from it, and at the next sample
         of an SM that still disagrees with it (a `check`: e.g. a glitch seen by one SM only ends
         at the next SM's sample; a channel that another SM saw good again is low again at the
-        next sample of an SM that never saw it good)."""
+        next sample of an SM that never saw it good).
+
+        The steps run in the native merge (_merge, viper) as long as it can take them, and in
+        _step (Python, the reference) when it cannot: a reference record after a loss, an event
+        open for more than LONG_CYCLES, a gap it cannot represent. Both give the same result
+        (tests/test_event_merge.py holds them equal)."""
         rings = self.rings
-        wmask = self.ring_words - 1
         chmask = self.channel_mask
         pos = self.read_total
         sm_word = self.sm_word
-        chk_t = self.chk_t
-        chk_bits = self.chk_bits
         heads = self.heads
-        merged = self.merged
         n = 0
         # Start records (word 0 of each ring): each SM's reference word; SM0's also the merged one.
         for k in range(N_SM):
@@ -431,92 +458,202 @@ class EventDetector:
                 pos[k] = 2
                 n += 1
                 if k == 0:
-                    merged = sm_word[0]
-                    c = 0
-                    while c < self.channels:
-                        self.start_t[c] = 0 if not (merged >> c) & 1 and (chmask >> c) & 1 else -1
-                        c += 1
-        if merged < 0:
+                    self.merged = sm_word[0]
+                    for c in range(self.channels):
+                        self.start_t[c] = 0 if not (self.merged >> c) & 1 and (chmask >> c) & 1 else -1
+        if self.merged < 0:
             if pos[0] == 0:
+                self.records += n
                 return n  # SM0's start record not in yet: nothing can be merged
-            merged = chmask  # it was lost in an overrun: every SM's next record is a reference
+            self.merged = chmask  # it was lost in an overrun: every SM's next record is a reference
         for k in range(N_SM):
             if (self.dead >> k) & 1 and pos[k] < ends[k]:
                 n += (ends[k] - pos[k]) >> 1
                 pos[k] = ends[k]
             heads[k] = self._head(k) if pos[k] < ends[k] else -1
+        self._ends = ends
         while True:
-            # The earliest of the records (time FIRST[k] + 5 * loop) and checks; a record before
-            # a check of the same SM at the same time (nothing else can coincide).
-            k = -1
-            t = 0
-            rec = False
-            j = 0
-            while j < N_SM:
-                h = heads[j]
-                if h >= 0:
-                    tj = FIRST[j] + LOOP_CYCLES * h
-                    if k < 0 or tj < t:
-                        k, t, rec = j, tj, True
-                tj = chk_t[j]
-                if chk_bits[j] and (k < 0 or tj < t):
-                    k, t, rec = j, tj, False
-                j += 1
-            if k < 0 or (cut >= 0 and t > cut):
+            if self.native:
+                r = self._native(cut)
+                self.native_records += r
+                n += r
+            r = self._step(cut)
+            if r < 0:
                 break
-            if not rec:
-                bits = chk_bits[k]
-                chk_bits[k] = 0
-                word = sm_word[k]
-                if word < 0:
-                    continue
-                eff = bits & (word ^ merged)
-            else:
-                p = pos[k]
-                ring = rings[k]
-                word = ring[p & wmask] & chmask
-                self.sm_count[k] = ring[(p + 1) & wmask]
-                self.sm_loops[k] = heads[k]
-                pos[k] = p + 2
-                heads[k] = self._head(k) if p + 2 < ends[k] else -1
-                n += 1
-                self.last_t = t
-                if self._loss_pending:
-                    self._loss_pending = False
-                    self.first_loss_until = t
-                prev = sm_word[k]
-                sm_word[k] = word
-                if prev < 0:
-                    # First intact record after a loss: a new reference. Channels the others
-                    # still have open but this one sees good are closed unmeasured (an end lost
-                    # in the gap is not guessed); channels in an event start here at the latest.
-                    c = 0
-                    diff = (word ^ merged) & chmask
-                    while diff:
-                        if diff & 1:
-                            self.start_t[c] = t if not (word >> c) & 1 else -1
-                        diff >>= 1
-                        c += 1
-                    merged = (merged & ~chmask) | word
-                    continue
-                eff = (word ^ prev) & (word ^ merged)
-            if not eff:
-                continue  # heartbeat, another pin, an edge an earlier sample already timed
-            merged ^= eff
-            self._edges(eff, word, t)
-            # SMs that still disagree on these channels: their next sample decides again.
-            j = 0
-            while j < N_SM:
-                w = sm_word[j]
-                if w >= 0:
-                    dis = (w ^ merged) & eff
-                    if dis:
-                        if not chk_bits[j]:
-                            chk_t[j] = self._next_sample(j, t)
-                        chk_bits[j] |= dis
-                j += 1
-        self.merged = merged
+            n += r
         self.records += n
+        return n
+
+    def _step(self, cut):
+        """One step of the merge in Python: the earliest record or check up to `cut`. Returns the
+        records it consumed (0 or 1), -1 when there is none up to `cut`."""
+        heads = self.heads
+        chk_t = self.chk_t
+        chk_bits = self.chk_bits
+        sm_word = self.sm_word
+        # The earliest of the records (time FIRST[k] + 5 * loop) and checks; a record before a
+        # check of the same SM at the same time (nothing else can coincide).
+        k = -1
+        t = 0
+        rec = False
+        for j in range(N_SM):
+            h = heads[j]
+            if h >= 0:
+                tj = FIRST[j] + LOOP_CYCLES * h
+                if k < 0 or tj < t:
+                    k, t, rec = j, tj, True
+            tj = chk_t[j]
+            if chk_bits[j] and (k < 0 or tj < t):
+                k, t, rec = j, tj, False
+        if k < 0 or (cut >= 0 and t > cut):
+            return -1
+        merged = self.merged
+        if not rec:
+            bits = chk_bits[k]
+            chk_bits[k] = 0
+            word = sm_word[k]
+            if word < 0:
+                return 0
+            eff = bits & (word ^ merged)
+            n = 0
+        else:
+            p = self.read_total[k]
+            ring = self.rings[k]
+            wmask = self.ring_words - 1
+            word = ring[p & wmask] & self.channel_mask
+            self.sm_count[k] = ring[(p + 1) & wmask]
+            self.sm_loops[k] = heads[k]
+            self.read_total[k] = p + 2
+            heads[k] = self._head(k) if p + 2 < self._ends[k] else -1
+            n = 1
+            self.last_t = t
+            if self._loss_pending:
+                self._loss_pending = False
+                self.first_loss_until = t
+            prev = sm_word[k]
+            sm_word[k] = word
+            if prev < 0:
+                # First intact record after a loss: a new reference. Channels the others still
+                # have open but this one sees good are closed unmeasured (an end lost in the gap
+                # is not guessed); channels in an event start here at the latest.
+                c = 0
+                diff = (word ^ merged) & self.channel_mask
+                while diff:
+                    if diff & 1:
+                        self.start_t[c] = t if not (word >> c) & 1 else -1
+                    diff >>= 1
+                    c += 1
+                self.merged = (merged & ~self.channel_mask) | word
+                return n
+            eff = (word ^ prev) & (word ^ merged)
+        if not eff:
+            return n  # heartbeat, another pin, an edge an earlier sample already timed
+        merged ^= eff
+        self.merged = merged
+        self._edges(eff, word, t)
+        # SMs that still disagree on these channels: their next sample decides again.
+        for j in range(N_SM):
+            w = sm_word[j]
+            if w >= 0:
+                dis = (w ^ merged) & eff
+                if dis:
+                    if not chk_bits[j]:
+                        chk_t[j] = self._next_sample(j, t)
+                    chk_bits[j] |= dis
+        return n
+
+    def _native(self, cut):
+        """Run the native merge from the current state up to `cut`; returns the records it
+        consumed. The state goes in and out of `st` as 32-bit words relative to a time base
+        (TB, a whole loop) that keeps every value below 2**30, so the same code is right on the
+        32-bit RP2040 and on the 64-bit unix port. Returns 0 without a step when the state does
+        not fit (the Python step takes it)."""
+        if self._loss_pending:
+            return 0  # the first record after a loss is a new reference: _step
+        st = self.st
+        alive = [k for k in range(N_SM) if not (self.dead >> k) & 1]
+        if not alive:
+            return 0
+        lb = self.sm_loops[alive[0]]
+        for k in alive:
+            if self.sm_loops[k] < lb:
+                lb = self.sm_loops[k]
+        lb -= ROOM_LOOPS
+        tb = LOOP_CYCLES * lb
+        for k in range(N_SM):
+            b = SMB + SMW * k
+            p = self.read_total[k]
+            st[b + SM_IDX] = p & (self.ring_words - 1)
+            st[b + SM_LEFT] = self._ends[k] - p
+            lr = self.sm_loops[k] - lb
+            if not 0 <= lr < REL_LOOPS:
+                if (self.dead >> k) & 1:
+                    lr = 0  # no longer merged: never used
+                else:
+                    return 0
+            st[b + SM_LOOPS] = lr
+            st[b + SM_COUNT] = self.sm_count[k]
+            st[b + SM_WORD] = self.sm_word[k] if self.sm_word[k] >= 0 else NONE
+            h = self.heads[k] - lb
+            st[b + SM_HEAD] = h if self.heads[k] >= 0 and h < REL_LOOPS else NONE
+            st[b + SM_CHKB] = self.chk_bits[k]
+            if self.chk_bits[k]:
+                cl = (self.chk_t[k] - FIRST[k]) // LOOP_CYCLES - lb
+                if not 0 <= cl < REL_LOOPS:
+                    return 0
+                st[b + SM_CHKL] = cl
+        for c in range(self.channels):
+            s = self.start_t[c]
+            if s < 0:
+                st[S_START + c] = NONE
+            elif s < tb:
+                st[S_START + c] = OLD  # too old for 32 bits: its end is timed in Python
+            elif s - tb < REL_LIMIT:
+                st[S_START + c] = s - tb
+            else:
+                return 0
+        c = REL_LIMIT - 1 if cut < 0 else cut - tb
+        if c < 0:
+            return 0
+        st[S_CUT] = c if c < REL_LIMIT else REL_LIMIT - 1
+        st[S_MERGED] = self.merged
+        st[S_CHMASK] = self.channel_mask  # (the monitor sets it per run)
+        st[S_EVN] = self.ev_n
+        st[S_DROP] = 0
+        st[S_LOGMIN] = self.log_min_ns
+        ev0 = self.ev_n
+        n = _merge(st, self._ring_all, self.acc)
+        # Back into the Python state.
+        self.merged = st[S_MERGED]
+        for k in range(N_SM):
+            b = SMB + SMW * k
+            left = st[b + SM_LEFT]
+            self.read_total[k] = self._ends[k] - left
+            if not (self.dead >> k) & 1:
+                self.sm_loops[k] = lb + st[b + SM_LOOPS]
+            self.sm_count[k] = st[b + SM_COUNT]
+            w = st[b + SM_WORD]
+            self.sm_word[k] = -1 if w == NONE else w
+            h = st[b + SM_HEAD]
+            if h != NONE:
+                self.heads[k] = lb + h
+            else:
+                self.heads[k] = self._head(k) if left else -1
+            self.chk_bits[k] = st[b + SM_CHKB]
+            if self.chk_bits[k]:
+                self.chk_t[k] = FIRST[k] + LOOP_CYCLES * (lb + st[b + SM_CHKL])
+        for c in range(self.channels):
+            s = st[S_START + c]
+            if s == NONE:
+                self.start_t[c] = -1
+            elif s != OLD:
+                self.start_t[c] = tb + s
+        if n:
+            self.last_t = tb + st[S_LASTT]
+        self.ev_n = st[S_EVN]
+        for i in range(ev0, self.ev_n):
+            self.ev_start_us[i] = ((tb + self.ev_t_rel[i]) * NS_PER_CYCLE) // 1000
+        self.ev_dropped += st[S_DROP]
         return n
 
     def _edges(self, eff, word, t):
@@ -563,6 +700,8 @@ class EventDetector:
             self.hist[c * N_BINS + b] += 1
         if length_ns > self.longest_ns[c]:
             self.longest_ns[c] = length_ns
+        if length_ns < self.log_min_ns:
+            return
         i = self.ev_n
         if i >= self.max_events:
             self.ev_dropped += 1
@@ -617,3 +756,194 @@ class EventDetector:
 
 
 _MIN_NS = int(spec5861.EVENT_MIN_US * 1000)
+
+
+# ---- the native merge ----------------------------------------------------------------------
+# _merge runs the steps of EventDetector._step as machine code (viper: 32-bit words, no
+# allocation), on the state EventDetector._native puts in `st`. Every value in `st` is below 2**30
+# and every product below 2**31, so the same code is right on the RP2040 (32-bit words) and on the
+# 64-bit unix port; the one 32-bit quantity, the counter difference, is masked with S_M32
+# (0xFFFFFFFF: all ones on the device). It returns to Python before a step it cannot take.
+S_MERGED = const(0)  # merged channel word
+S_CUT = const(1)  # last time to merge (relative to the time base)
+S_CHMASK = const(2)
+S_WMASK = const(3)  # ring words - 1
+S_M32 = const(4)  # 0xFFFFFFFF
+S_LASTT = const(5)  # time of the last record merged
+S_RW = const(6)  # ring words (ring k starts at word k * S_RW)
+S_LOGMIN = const(7)  # events at least this long (ns) go into the event log
+S_EVN = const(8)  # events in the log
+S_EVMAX = const(9)
+S_DROP = const(10)  # events that did not fit in the log
+S_MINNS = const(11)  # failure threshold (ns)
+S_OFAIL = const(12)  # offsets in `acc` of failures, longest, hist, ev_ch, ev_len, ev_t_rel
+S_OLONG = const(13)
+S_OHIST = const(14)
+S_OEVCH = const(15)
+S_OEVLEN = const(16)
+S_OEVT = const(17)
+S_EDGES = const(18)  # the histogram's first N_BINS - 1 edges (ns)
+SMB = const(24)  # per SM: SMW words from SMB + SMW * k
+SMW = const(8)
+SM_IDX = const(0)  # ring index of its next unread record
+SM_LEFT = const(1)  # words left to read
+SM_LOOPS = const(2)  # loop of its last record
+SM_COUNT = const(3)  # counter of its last record
+SM_WORD = const(4)  # its last word (NONE: unknown)
+SM_HEAD = const(5)  # loop of its next record (NONE: none, or too far for 32 bits)
+SM_CHKL = const(6)  # loop of its pending check
+SM_CHKB = const(7)  # channels of the check (0: none)
+S_START = const(48)  # per channel: time its open event started (NONE, OLD)
+ST_WORDS = const(72)
+NONE = const(0x3FFFFFFF)
+OLD = const(0x3FFFFFFE)  # started before the time base
+REL_LIMIT = const(1 << 29)  # relative times stay below this (4.3 s)
+REL_LOOPS = const(1 << 26)  # relative loops and counter gaps stay below this
+ROOM_LOOPS = const(1 << 24)  # the time base lies this far (0.67 s) before the oldest SM's last record
+LONG_CYCLES = const(1 << 27)  # an event this long (1.07 s) is timed in Python (ns > 2**30)
+
+
+@micropython.viper
+def _merge(st: ptr32, ring: ptr32, acc: ptr32) -> int:
+    merged = int(st[S_MERGED])
+    cut = int(st[S_CUT])
+    chmask = int(st[S_CHMASK])
+    wmask = int(st[S_WMASK])
+    m32 = int(st[S_M32])
+    rw = int(st[S_RW])
+    n = 0
+    while True:
+        # The earliest record or check (the order of EventDetector._step exactly).
+        k = -1
+        t = 0
+        rec = 0
+        j = 0
+        while j < 3:
+            b = SMB + SMW * j
+            h = int(st[b + SM_HEAD])
+            if h != NONE:
+                tj = 4 + 2 * j + 5 * h
+                if k < 0 or tj < t:
+                    k = j
+                    t = tj
+                    rec = 1
+            if int(st[b + SM_CHKB]):
+                tj = 4 + 2 * j + 5 * int(st[b + SM_CHKL])
+                if k < 0 or tj < t:
+                    k = j
+                    t = tj
+                    rec = 0
+            j += 1
+        if k < 0 or t > cut:
+            break
+        b = SMB + SMW * k
+        idx = 0
+        if rec:
+            idx = int(st[b + SM_IDX])
+            word = int(ring[rw * k + idx]) & chmask
+            prev = int(st[b + SM_WORD])
+            if prev == NONE:
+                break  # a new reference after a loss: Python
+            eff = (word ^ prev) & (word ^ merged)
+            m = int(st[b + SM_HEAD])
+        else:
+            word = int(st[b + SM_WORD])
+            if word == NONE:
+                st[b + SM_CHKB] = 0
+                continue
+            eff = int(st[b + SM_CHKB]) & (word ^ merged)
+            m = int(st[b + SM_CHKL])
+        # An event this step ends must be one 32 bits can time; else Python takes the step.
+        e = eff & word
+        c = 0
+        ok = 1
+        while e:
+            if e & 1:
+                s = int(st[S_START + c])
+                if s == OLD or (s != NONE and t - s >= LONG_CYCLES):
+                    ok = 0
+            e >>= 1
+            c += 1
+        if not ok:
+            break
+        if rec:
+            cnt = int(ring[rw * k + ((idx + 1) & wmask)])
+            idx = (idx + 2) & wmask
+            left = int(st[b + SM_LEFT]) - 2
+            st[b + SM_IDX] = idx
+            st[b + SM_LEFT] = left
+            st[b + SM_LOOPS] = m
+            st[b + SM_COUNT] = cnt
+            st[b + SM_WORD] = word
+            h = NONE
+            if left:
+                d = (cnt - int(ring[rw * k + ((idx + 1) & wmask)])) & m32
+                if 0 < d < REL_LOOPS:  # else 0 (2**32 loops) or too far: Python
+                    h = m + d
+            st[b + SM_HEAD] = h
+            st[S_LASTT] = t
+            n += 1
+        else:
+            st[b + SM_CHKB] = 0
+        if not eff:
+            continue
+        merged ^= eff
+        # Edges: starts and ends of events.
+        e = eff
+        c = 0
+        while e:
+            if e & 1:
+                if (word >> c) & 1:
+                    s = int(st[S_START + c])
+                    if s != NONE:
+                        st[S_START + c] = NONE
+                        ln = (t - s) * 8
+                        if ln >= int(st[S_MINNS]):
+                            a = int(st[S_OFAIL]) + c
+                            acc[a] = int(acc[a]) + 1
+                        else:
+                            acc[c] = int(acc[c]) + 1
+                            bb = 0
+                            while bb < 5 and ln >= int(st[S_EDGES + bb]):
+                                bb += 1
+                            a = int(st[S_OHIST]) + 6 * c + bb
+                            acc[a] = int(acc[a]) + 1
+                        a = int(st[S_OLONG]) + c
+                        lg = int(acc[a])
+                        if (lg >> 30) == 0 and lg < ln:  # >= 2**30 (set in Python): longer
+                            acc[a] = ln
+                        if ln >= int(st[S_LOGMIN]):
+                            i = int(st[S_EVN])
+                            if i < int(st[S_EVMAX]):
+                                acc[int(st[S_OEVCH]) + i] = c
+                                acc[int(st[S_OEVLEN]) + i] = ln
+                                acc[int(st[S_OEVT]) + i] = s
+                                st[S_EVN] = i + 1
+                            else:
+                                st[S_DROP] = int(st[S_DROP]) + 1
+                else:
+                    st[S_START + c] = t
+            e >>= 1
+            c += 1
+        # SMs that still disagree on these channels: their next sample decides again.
+        j = 0
+        while j < 3:
+            bj = SMB + SMW * j
+            w = int(st[bj + SM_WORD])
+            if w != NONE:
+                dis = (w ^ merged) & eff
+                if dis:
+                    cb = int(st[bj + SM_CHKB])
+                    if not cb:
+                        # Its first sample after t (t is a sample of SM k, loop m): the one after
+                        # its own record takes two loops.
+                        nl = m
+                        if k >= j:
+                            nl += 1
+                        if nl == int(st[bj + SM_LOOPS]) + 1:
+                            nl += 1
+                        st[bj + SM_CHKL] = nl
+                    st[bj + SM_CHKB] = cb | dis
+            j += 1
+    st[S_MERGED] = merged
+    return n

@@ -1,0 +1,126 @@
+"""The detector's native merge (_merge, viper) against its Python reference (_step): on the same
+rings, decoded in the same slices, both give the same events, counters and state, and the native
+one takes the steps it should. Runs on the MicroPython unix interpreter with the simulated rp2."""
+
+import ast
+import random
+
+MERGE = """
+import simclock, sim_events
+import drivers.event_detector as ed
+WF = %r
+LONG = %r
+d = ed.EventDetector(ring_bits=13, max_events=%d)
+d.start()
+t0 = d.sms[0]._t0
+src = sim_events.source()
+for ch, s, n in WF:
+    src.add_event(ch, t0 + s * 8, n * 8)
+for ch, s_us, n_us in LONG:
+    src.add_event(ch, t0 + s_us * 1000, n_us * 1000)
+simclock.advance_us(%d)
+d.stop()
+ends = [d.written_total(k) & ~1 for k in range(3)]
+assert all(e < d.ring_words for e in ends), "keep the test inside one ring"
+CUTS = %r
+
+def run(native):
+    d.reset_counters()
+    d.native = native
+    d.log_min_ns = %d
+    d.channel_mask = %d
+    out = []
+    for cut in CUTS:
+        d.decode(ends, cut)
+        out.append((d.records, d.merged, list(d.start_t), list(d.sm_word), list(d.chk_bits),
+                    list(d.chk_t[k] if d.chk_bits[k] else 0 for k in range(3)), list(d.heads),
+                    list(d.read_total), list(d.sm_loops), list(d.sm_count), d.last_t))
+    ev = d.take_events([])
+    return out, ev, d.summary(), d.ev_dropped, d.native_records
+
+a = run(True)
+b = run(False)
+print(repr(a))
+print(repr(b))
+"""
+
+
+def merge_both(mpy, wf, span_us, cuts, long=(), max_events=1024, log_min_ns=0, mask=0xFFFFFF):
+    r = mpy(MERGE % (wf, list(long), max_events, span_us, cuts, log_min_ns, mask), heapsize="1M")
+    lines = r.stdout.strip().splitlines()
+    return ast.literal_eval(lines[0]), ast.literal_eval(lines[1])
+
+
+def random_waveform(seed, n, max_len, max_gap, channels=24):
+    """n events on random channels, none overlapping on its own channel: lengths 1..max_len
+    cycles (1 and 2 cycles: seen by one SM only), starts 0..max_gap cycles apart (bursts)."""
+    rnd = random.Random(seed)
+    free = [0] * channels  # cycle each channel is good again
+    wf, t = [], 40
+    for _ in range(n):
+        t += rnd.randint(0, max_gap)
+        ch = rnd.randrange(channels)
+        s = max(t, free[ch] + rnd.randint(1, 12))  # back to back on one channel: 1..12 cycles apart
+        ln = rnd.choice([1, 2, 3, rnd.randint(1, max_len), rnd.randint(100, 140)])
+        wf.append((ch, s, ln))
+        free[ch] = s + ln
+    return wf, max(free) + 100
+
+
+def check_same(a, b):
+    (sa, ea, suma, dra, nat_a), (sb, eb, sumb, drb, nat_b) = a, b
+    assert sa == sb  # the whole merge state after every slice
+    assert ea == eb and suma == sumb and dra == drb
+    assert nat_b == 0
+    return nat_a, suma["records"]
+
+
+def test_native_merge_equals_python_on_random_bursts(mpy):
+    for seed in (1, 2, 3):
+        wf, cycles = random_waveform(seed, 120, 300, 40)
+        span_us = cycles * 8 // 1000 + 20
+        # slices: cuts every ~2 us (in cycles), then everything
+        cuts = list(range(200, cycles + 250, 250 + seed * 7)) + [-1]
+        a, b = merge_both(mpy, wf, span_us, cuts)
+        native, records = check_same(a, b)
+        # every event longer than the blind spot of a burst (6 cycles) found; 1..6-cycle glitches
+        # can fall between samples
+        assert sum(1 for e in wf if e[2] > 6) <= len(a[1]) <= len(wf)
+        # the native merge took almost every step (Python: the start records, nothing else)
+        assert native >= records - 3 and records > 2 * len(wf)
+
+
+def test_native_merge_equals_python_on_glitches_seen_by_one_sm_and_back_to_back(mpy):
+    # 1..3-cycle glitches and events 1..12 cycles apart on few channels: checks everywhere
+    wf, cycles = random_waveform(7, 150, 20, 6, channels=3)
+    a, b = merge_both(mpy, wf, cycles * 8 // 1000 + 20, [cycles // 3, 2 * cycles // 3, -1])
+    native, records = check_same(a, b)
+    assert native >= records - 3
+    assert sum(1 for e in wf if e[2] > 6) <= len(a[1]) <= len(wf)
+
+
+def test_long_and_old_events_go_to_python_and_agree(mpy):
+    # Channel 2 open for 1.5 s (longer than LONG_CYCLES, started long before the time base),
+    # channel 5 for 0.2 s; short events around them. The native merge hands the end of the long
+    # one to Python and goes on.
+    wf = [(9, 100 + 500 * i, 130 if i % 2 else 60) for i in range(20)]
+    long = [(2, 30, 1_500_000), (5, 700_000, 200_000)]
+    cuts = [12_500_000 * i for i in range(1, 24)] + [-1]  # a slice every 0.1 s
+    a, b = merge_both(mpy, wf, 1_600_000, cuts, long=long)
+    native, records = check_same(a, b)
+    ev = {c: n for c, _, n in a[1] if c in (2, 5)}
+    assert abs(ev[2] - 1_500_000_000) <= 16 and abs(ev[5] - 200_000_000) <= 16
+    assert records - 6 <= native < records  # the long event's end: Python; the rest native
+
+
+def test_event_log_threshold_overflow_and_channel_mask_agree(mpy):
+    # Monitoring logs only failures (log_min_ns = 1000); a log of 4 overflows and counts drops;
+    # the channels outside the mask (set after construction, as the monitor does) are ignored.
+    wf, cycles = random_waveform(11, 100, 300, 60)
+    mask = 0x0F0F0F
+    a, b = merge_both(mpy, wf, cycles * 8 // 1000 + 20, [-1], max_events=4, log_min_ns=1000, mask=mask)
+    check_same(a, b)
+    fails = sum(1 for c, _, n in wf if n * 8 >= 1000 and (mask >> c) & 1)
+    assert sum(a[2]["failures"]) == fails and not any(a[2]["glitches"][c] for c in range(24) if not (mask >> c) & 1)
+    assert 4 < fails and len(a[1]) == 4 and a[3] == fails - 4
+    assert all(n >= 1000 for _, _, n in a[1])
