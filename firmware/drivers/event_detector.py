@@ -231,7 +231,8 @@ class EventDetector:
         # Decoder state (all preallocated). The counters and the event log live in one array of
         # 32-bit words, `acc`, that _merge updates in place; the names below are views into it.
         self.start_t = array.array("q", [0] * channels)  # cycle an open event started, -1: none
-        mv = memoryview(array.array("I", [0] * (9 * channels + 3 * max_events)))
+        # (arrays from a bytearray: no temporary list of the same length on the heap)
+        mv = memoryview(array.array("I", bytearray(4 * (9 * channels + 3 * max_events))))
         self.acc = mv
         self.glitches = mv[0:channels]  # _merge counts glitches at acc[c]
         self.failures = mv[channels : 2 * channels]
@@ -241,7 +242,7 @@ class EventDetector:
         self.ev_ch = mv[o : o + max_events]
         self.ev_len_ns = mv[o + max_events : o + 2 * max_events]
         self.ev_t_rel = mv[o + 2 * max_events : o + 3 * max_events]  # _merge's start times
-        self.ev_start_us = array.array("q", [0] * max_events)
+        self.ev_start_us = array.array("q", bytearray(8 * max_events))
         st = array.array("I", [0] * ST_WORDS)
         self.st = st
         st[S_CHMASK] = self.channel_mask
