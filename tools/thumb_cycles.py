@@ -642,9 +642,16 @@ def disassemble(result: RunResult) -> str:
     """The function's code with per-instruction execution counts (data words show as junk)."""
     md = capstone.Cs(capstone.CS_ARCH_ARM, capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS)
     lines = []
-    for insn in md.disasm(result.code, 0):
-        n = result.address_counts.get(insn.address, 0)
-        lines.append(f"{n:>8}  {insn.address:04x}: {insn.mnemonic:<6} {insn.op_str}")
+    addr = 0
+    while addr < len(result.code):
+        for insn in md.disasm(result.code[addr:], addr):
+            n = result.address_counts.get(insn.address, 0)
+            lines.append(f"{n:>8}  {insn.address:04x}: {insn.mnemonic:<6} {insn.op_str}")
+            addr = insn.address + insn.size
+        else:
+            if addr < len(result.code):  # a literal word capstone cannot decode: skip it
+                lines.append(f"{'':>8}  {addr:04x}: .short 0x{int.from_bytes(result.code[addr:addr + 2], 'little'):04x}")
+                addr += 2
     return "\n".join(lines)
 
 

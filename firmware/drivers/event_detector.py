@@ -259,6 +259,8 @@ class EventDetector:
         st[S_OEVT] = o + 2 * max_events
         for b in range(N_BINS - 1):
             st[S_EDGES + b] = HIST_EDGES_NS[b]
+        for b in range(32):
+            st[S_DEBRUIJN + ((((1 << b) * DEBRUIJN) & 0xFFFFFFFF) >> 27)] = b
         self.max_events = max_events
         self.ev_n = 0  # events in the log
         self.ev_dropped = 0  # events that did not fit in the log (counted, never silent)
@@ -546,7 +548,13 @@ class EventDetector:
                     c += 1
                 self.merged = (merged & ~self.channel_mask) | word
                 return n
-            eff = (word ^ prev) & (word ^ merged)
+            eff = word ^ prev
+            if chk_bits[k] and chk_t[k] == t:
+                # Its pending check falls on this same sample: taken with the record (the same
+                # result as the two steps one after the other).
+                eff |= chk_bits[k]
+                chk_bits[k] = 0
+            eff &= word ^ merged
         if not eff:
             return n  # heartbeat, another pin, an edge an earlier sample already timed
         merged ^= eff
@@ -596,13 +604,17 @@ class EventDetector:
             st[b + SM_COUNT] = self.sm_count[k]
             st[b + SM_WORD] = self.sm_word[k] if self.sm_word[k] >= 0 else NONE
             h = self.heads[k] - lb
-            st[b + SM_HEAD] = h if self.heads[k] >= 0 and h < REL_LOOPS else NONE
+            h = h if self.heads[k] >= 0 and h < REL_LOOPS else NONE
+            st[b + SM_HEAD] = h
+            st[S_HT + k] = NONE if h == NONE else FIRST[k] + LOOP_CYCLES * h
             st[b + SM_CHKB] = self.chk_bits[k]
+            st[S_CT + k] = NONE
             if self.chk_bits[k]:
                 cl = (self.chk_t[k] - FIRST[k]) // LOOP_CYCLES - lb
                 if not 0 <= cl < REL_LOOPS:
                     return 0
                 st[b + SM_CHKL] = cl
+                st[S_CT + k] = FIRST[k] + LOOP_CYCLES * cl
         for c in range(self.channels):
             s = self.start_t[c]
             if s < 0:
@@ -765,25 +777,28 @@ _MIN_NS = int(spec5861.EVENT_MIN_US * 1000)
 # and every product below 2**31, so the same code is right on the RP2040 (32-bit words) and on the
 # 64-bit unix port; the one 32-bit quantity, the counter difference, is masked with S_M32
 # (0xFFFFFFFF: all ones on the device). It returns to Python before a step it cannot take.
-S_MERGED = const(0)  # merged channel word
-S_CUT = const(1)  # last time to merge (relative to the time base)
-S_CHMASK = const(2)
-S_WMASK = const(3)  # ring words - 1
-S_M32 = const(4)  # 0xFFFFFFFF
-S_LASTT = const(5)  # time of the last record merged
-S_RW = const(6)  # ring words (ring k starts at word k * S_RW)
-S_LOGMIN = const(7)  # events at least this long (ns) go into the event log
-S_EVN = const(8)  # events in the log
-S_EVMAX = const(9)
-S_DROP = const(10)  # events that did not fit in the log
-S_MINNS = const(11)  # failure threshold (ns)
-S_OFAIL = const(12)  # offsets in `acc` of failures, longest, hist, ev_ch, ev_len, ev_t_rel
-S_OLONG = const(13)
-S_OHIST = const(14)
-S_OEVCH = const(15)
-S_OEVLEN = const(16)
-S_OEVT = const(17)
-S_EDGES = const(18)  # the histogram's first N_BINS - 1 edges (ns)
+# Speed (viper keeps most locals on the stack): the six candidates of the next step sit at constant
+# indices 0..5 (one load each), and set bits are found with a de Bruijn multiply, not a bit loop.
+S_HT = const(0)  # S_HT + k: time of SM k's next record (NONE: none, or too far for 32 bits)
+S_CT = const(3)  # S_CT + k: time of SM k's pending check (NONE: none)
+S_MERGED = const(6)  # merged channel word
+S_CUT = const(7)  # last time to merge (relative to the time base)
+S_CHMASK = const(8)
+S_WMASK = const(9)  # ring words - 1
+S_M32 = const(10)  # 0xFFFFFFFF
+S_LASTT = const(11)  # time of the last record merged
+S_RW = const(12)  # ring words (ring k starts at word k * S_RW)
+S_LOGMIN = const(13)  # events at least this long (ns) go into the event log
+S_EVN = const(14)  # events in the log
+S_EVMAX = const(15)
+S_DROP = const(16)  # events that did not fit in the log
+S_MINNS = const(17)  # failure threshold (ns)
+S_OFAIL = const(18)  # offsets in `acc` of failures, longest, hist, ev_ch, ev_len, ev_t_rel
+S_OLONG = const(19)
+S_OHIST = const(20)
+S_OEVCH = const(21)
+S_OEVLEN = const(22)
+S_OEVT = const(23)
 SMB = const(24)  # per SM: SMW words from SMB + SMW * k
 SMW = const(8)
 SM_IDX = const(0)  # ring index of its next unread record
@@ -791,12 +806,15 @@ SM_LEFT = const(1)  # words left to read
 SM_LOOPS = const(2)  # loop of its last record
 SM_COUNT = const(3)  # counter of its last record
 SM_WORD = const(4)  # its last word (NONE: unknown)
-SM_HEAD = const(5)  # loop of its next record (NONE: none, or too far for 32 bits)
+SM_HEAD = const(5)  # loop of its next record (NONE: as S_HT)
 SM_CHKL = const(6)  # loop of its pending check
 SM_CHKB = const(7)  # channels of the check (0: none)
 S_START = const(48)  # per channel: time its open event started (NONE, OLD)
-ST_WORDS = const(72)
-NONE = const(0x3FFFFFFF)
+S_EDGES = const(72)  # the histogram's first N_BINS - 1 edges (ns)
+S_DEBRUIJN = const(80)  # 32 entries: bit index of ((x & -x) * DEBRUIJN) >> 27
+ST_WORDS = const(112)
+DEBRUIJN = const(0x077CB531)
+NONE = const(0x3FFFFFFF)  # above every time: an empty candidate never comes first
 OLD = const(0x3FFFFFFE)  # started before the time base
 REL_LIMIT = const(1 << 29)  # relative times stay below this (4.3 s)
 REL_LOOPS = const(1 << 26)  # relative loops and counter gaps stay below this
@@ -811,64 +829,79 @@ def _merge(st: ptr32, ring: ptr32, acc: ptr32) -> int:
     chmask = int(st[S_CHMASK])
     wmask = int(st[S_WMASK])
     m32 = int(st[S_M32])
-    rw = int(st[S_RW])
     n = 0
     while True:
-        # The earliest record or check (the order of EventDetector._step exactly).
-        k = -1
-        t = 0
+        # The earliest record or check, in EventDetector._step's order (strictly earlier wins).
+        t = NONE
+        k = 0
         rec = 0
-        j = 0
-        while j < 3:
-            b = SMB + SMW * j
-            h = int(st[b + SM_HEAD])
-            if h != NONE:
-                tj = 4 + 2 * j + 5 * h
-                if k < 0 or tj < t:
-                    k = j
-                    t = tj
-                    rec = 1
-            if int(st[b + SM_CHKB]):
-                tj = 4 + 2 * j + 5 * int(st[b + SM_CHKL])
-                if k < 0 or tj < t:
-                    k = j
-                    t = tj
-                    rec = 0
-            j += 1
-        if k < 0 or t > cut:
-            break
+        x = int(st[S_HT])
+        if x < t:
+            t = x
+            rec = 1
+        x = int(st[S_CT])
+        if x < t:
+            t = x
+            rec = 0
+        x = int(st[S_HT + 1])
+        if x < t:
+            t = x
+            k = 1
+            rec = 1
+        x = int(st[S_CT + 1])
+        if x < t:
+            t = x
+            k = 1
+            rec = 0
+        x = int(st[S_HT + 2])
+        if x < t:
+            t = x
+            k = 2
+            rec = 1
+        x = int(st[S_CT + 2])
+        if x < t:
+            t = x
+            k = 2
+            rec = 0
+        if t > cut:
+            break  # (NONE: nothing left)
         b = SMB + SMW * k
         idx = 0
         if rec:
             idx = int(st[b + SM_IDX])
-            word = int(ring[rw * k + idx]) & chmask
+            rb = int(st[S_RW]) * k
+            word = int(ring[rb + idx]) & chmask
             prev = int(st[b + SM_WORD])
             if prev == NONE:
                 break  # a new reference after a loss: Python
-            eff = (word ^ prev) & (word ^ merged)
+            eff = word ^ prev
             m = int(st[b + SM_HEAD])
+            if int(st[S_CT + k]) == t:  # its check on this same sample: taken with the record
+                eff |= int(st[b + SM_CHKB])
+                rec = 2
+            eff &= word ^ merged
         else:
             word = int(st[b + SM_WORD])
             if word == NONE:
                 st[b + SM_CHKB] = 0
+                st[S_CT + k] = NONE
                 continue
             eff = int(st[b + SM_CHKB]) & (word ^ merged)
             m = int(st[b + SM_CHKL])
         # An event this step ends must be one 32 bits can time; else Python takes the step.
         e = eff & word
-        c = 0
         ok = 1
         while e:
-            if e & 1:
-                s = int(st[S_START + c])
-                if s == OLD or (s != NONE and t - s >= LONG_CYCLES):
-                    ok = 0
-            e >>= 1
-            c += 1
+            low = e & (0 - e)
+            e ^= low
+            c = int(st[S_DEBRUIJN + ((((low * DEBRUIJN) & m32) >> 27) & 31)])
+            s = int(st[S_START + c])
+            if s == OLD or (s != NONE and t - s >= LONG_CYCLES):
+                ok = 0
         if not ok:
             break
         if rec:
-            cnt = int(ring[rw * k + ((idx + 1) & wmask)])
+            cnt = int(ring[rb + ((idx + 1) & wmask)])
             idx = (idx + 2) & wmask
             left = int(st[b + SM_LEFT]) - 2
             st[b + SM_IDX] = idx
@@ -877,55 +910,58 @@ def _merge(st: ptr32, ring: ptr32, acc: ptr32) -> int:
             st[b + SM_COUNT] = cnt
             st[b + SM_WORD] = word
             h = NONE
+            ht = NONE
             if left:
-                d = (cnt - int(ring[rw * k + ((idx + 1) & wmask)])) & m32
-                if 0 < d < REL_LOOPS:  # else 0 (2**32 loops) or too far: Python
+                d = (cnt - int(ring[rb + ((idx + 1) & wmask)])) & m32
+                if d > 0 and d < REL_LOOPS:  # else 0 (2**32 loops) or too far: Python
                     h = m + d
+                    ht = t + 5 * d
             st[b + SM_HEAD] = h
+            st[S_HT + k] = ht
             st[S_LASTT] = t
             n += 1
-        else:
+        if rec != 1:
             st[b + SM_CHKB] = 0
+            st[S_CT + k] = NONE
         if not eff:
             continue
         merged ^= eff
         # Edges: starts and ends of events.
         e = eff
-        c = 0
         while e:
-            if e & 1:
-                if (word >> c) & 1:
-                    s = int(st[S_START + c])
-                    if s != NONE:
-                        st[S_START + c] = NONE
-                        ln = (t - s) * 8
-                        if ln >= int(st[S_MINNS]):
-                            a = int(st[S_OFAIL]) + c
-                            acc[a] = int(acc[a]) + 1
+            low = e & (0 - e)
+            e ^= low
+            c = int(st[S_DEBRUIJN + ((((low * DEBRUIJN) & m32) >> 27) & 31)])
+            if word & low:
+                s = int(st[S_START + c])
+                if s != NONE:
+                    st[S_START + c] = NONE
+                    ln = (t - s) * 8
+                    if ln >= int(st[S_MINNS]):
+                        a = int(st[S_OFAIL]) + c
+                        acc[a] = int(acc[a]) + 1
+                    else:
+                        acc[c] = int(acc[c]) + 1
+                        bb = 0
+                        while bb < 5 and ln >= int(st[S_EDGES + bb]):
+                            bb += 1
+                        a = int(st[S_OHIST]) + 6 * c + bb
+                        acc[a] = int(acc[a]) + 1
+                    a = int(st[S_OLONG]) + c
+                    lg = int(acc[a])
+                    if (lg >> 30) == 0 and lg < ln:  # >= 2**30 (set in Python): longer
+                        acc[a] = ln
+                    if ln >= int(st[S_LOGMIN]):
+                        i = int(st[S_EVN])
+                        if i < int(st[S_EVMAX]):
+                            acc[int(st[S_OEVCH]) + i] = c
+                            acc[int(st[S_OEVLEN]) + i] = ln
+                            acc[int(st[S_OEVT]) + i] = s
+                            st[S_EVN] = i + 1
                         else:
-                            acc[c] = int(acc[c]) + 1
-                            bb = 0
-                            while bb < 5 and ln >= int(st[S_EDGES + bb]):
-                                bb += 1
-                            a = int(st[S_OHIST]) + 6 * c + bb
-                            acc[a] = int(acc[a]) + 1
-                        a = int(st[S_OLONG]) + c
-                        lg = int(acc[a])
-                        if (lg >> 30) == 0 and lg < ln:  # >= 2**30 (set in Python): longer
-                            acc[a] = ln
-                        if ln >= int(st[S_LOGMIN]):
-                            i = int(st[S_EVN])
-                            if i < int(st[S_EVMAX]):
-                                acc[int(st[S_OEVCH]) + i] = c
-                                acc[int(st[S_OEVLEN]) + i] = ln
-                                acc[int(st[S_OEVT]) + i] = s
-                                st[S_EVN] = i + 1
-                            else:
-                                st[S_DROP] = int(st[S_DROP]) + 1
-                else:
-                    st[S_START + c] = t
-            e >>= 1
-            c += 1
+                            st[S_DROP] = int(st[S_DROP]) + 1
+            else:
+                st[S_START + c] = t
         # SMs that still disagree on these channels: their next sample decides again.
         j = 0
         while j < 3:
@@ -944,6 +980,7 @@ def _merge(st: ptr32, ring: ptr32, acc: ptr32) -> int:
                         if nl == int(st[bj + SM_LOOPS]) + 1:
                             nl += 1
                         st[bj + SM_CHKL] = nl
+                        st[S_CT + j] = 4 + 2 * j + 5 * nl
                     st[bj + SM_CHKB] = cb | dis
             j += 1
     st[S_MERGED] = merged
