@@ -81,6 +81,10 @@ except ImportError:
 if TYPE_CHECKING:
     from rp2.asm_pio import *  # noqa: F403
 
+    from typing import Any
+
+    ptr32 = Any  # viper's 32-bit pointer into any buffer: a name of the viper emitter, not in the stubs
+
 PIO0_BASE = const(0x50200000)
 CTRL_SET = const(0x2000)  # CTRL through the atomic SET alias (+0x2000) and CLR alias (+0x3000)
 CTRL_CLR = const(0x3000)
