@@ -869,29 +869,30 @@ def _merge(st: ptr32, ring: ptr32, acc: ptr32) -> int:
             rec = 0
         if t > cut:
             break  # (NONE: nothing left)
-        b = SMB + SMW * k
+        # SM k's words and ring (constant offsets from a pointer: cheaper than st[b + i] in viper)
+        sm = ptr32(uint(st) + ((SMB + SMW * k) << 2))
+        rk = ptr32(uint(ring) + ((int(st[S_RW]) * k) << 2))
         idx = 0
         if rec:
-            idx = int(st[b + SM_IDX])
-            rb = int(st[S_RW]) * k
-            word = int(ring[rb + idx]) & chmask
-            prev = int(st[b + SM_WORD])
+            idx = int(sm[SM_IDX])
+            word = int(rk[idx]) & chmask
+            prev = int(sm[SM_WORD])
             if prev == NONE:
                 break  # a new reference after a loss: Python
             eff = word ^ prev
-            m = int(st[b + SM_HEAD])
+            m = int(sm[SM_HEAD])
             if int(st[S_CT + k]) == t:  # its check on this same sample: taken with the record
-                eff |= int(st[b + SM_CHKB])
+                eff |= int(sm[SM_CHKB])
                 rec = 2
             eff &= word ^ merged
         else:
-            word = int(st[b + SM_WORD])
+            word = int(sm[SM_WORD])
             if word == NONE:
-                st[b + SM_CHKB] = 0
+                sm[SM_CHKB] = 0
                 st[S_CT + k] = NONE
                 continue
-            eff = int(st[b + SM_CHKB]) & (word ^ merged)
-            m = int(st[b + SM_CHKL])
+            eff = int(sm[SM_CHKB]) & (word ^ merged)
+            m = int(sm[SM_CHKL])
         # An event this step ends must be one 32 bits can time; else Python takes the step.
         e = eff & word
         ok = 1
@@ -905,27 +906,27 @@ def _merge(st: ptr32, ring: ptr32, acc: ptr32) -> int:
         if not ok:
             break
         if rec:
-            cnt = int(ring[rb + ((idx + 1) & wmask)])
+            cnt = int(rk[((idx + 1) & wmask)])
             idx = (idx + 2) & wmask
-            left = int(st[b + SM_LEFT]) - 2
-            st[b + SM_IDX] = idx
-            st[b + SM_LEFT] = left
-            st[b + SM_LOOPS] = m
-            st[b + SM_COUNT] = cnt
-            st[b + SM_WORD] = word
+            left = int(sm[SM_LEFT]) - 2
+            sm[SM_IDX] = idx
+            sm[SM_LEFT] = left
+            sm[SM_LOOPS] = m
+            sm[SM_COUNT] = cnt
+            sm[SM_WORD] = word
             h = NONE
             ht = NONE
             if left:
-                d = (cnt - int(ring[rb + ((idx + 1) & wmask)])) & m32
+                d = (cnt - int(rk[((idx + 1) & wmask)])) & m32
                 if d > 0 and d < REL_LOOPS:  # else 0 (2**32 loops) or too far: Python
                     h = m + d
                     ht = t + 5 * d
-            st[b + SM_HEAD] = h
+            sm[SM_HEAD] = h
             st[S_HT + k] = ht
             st[S_LASTT] = t
             n += 1
         if rec != 1:
-            st[b + SM_CHKB] = 0
+            sm[SM_CHKB] = 0
             st[S_CT + k] = NONE
         if not eff:
             continue
@@ -969,23 +970,23 @@ def _merge(st: ptr32, ring: ptr32, acc: ptr32) -> int:
         # SMs that still disagree on these channels: their next sample decides again.
         j = 0
         while j < 3:
-            bj = SMB + SMW * j
-            w = int(st[bj + SM_WORD])
+            smj = ptr32(uint(st) + ((SMB + SMW * j) << 2))
+            w = int(smj[SM_WORD])
             if w != NONE:
                 dis = (w ^ merged) & eff
                 if dis:
-                    cb = int(st[bj + SM_CHKB])
+                    cb = int(smj[SM_CHKB])
                     if not cb:
                         # Its first sample after t (t is a sample of SM k, loop m): the one after
                         # its own record takes two loops.
                         nl = m
                         if k >= j:
                             nl += 1
-                        if nl == int(st[bj + SM_LOOPS]) + 1:
+                        if nl == int(smj[SM_LOOPS]) + 1:
                             nl += 1
-                        st[bj + SM_CHKL] = nl
+                        smj[SM_CHKL] = nl
                         st[S_CT + j] = 4 + 2 * j + 5 * nl
-                    st[bj + SM_CHKB] = cb | dis
+                    smj[SM_CHKB] = cb | dis
             j += 1
     st[S_MERGED] = merged
     return n
