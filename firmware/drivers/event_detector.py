@@ -83,7 +83,8 @@ if TYPE_CHECKING:
 
     from typing import Any
 
-    ptr32 = Any  # viper's 32-bit pointer into any buffer: a name of the viper emitter, not in the stubs
+    ptr32 = Any  # viper's 32-bit pointer into any buffer and its machine-word cast: names of the
+    uint = int  # viper emitter, not in the stubs
 
 PIO0_BASE = const(0x50200000)
 CTRL_SET = const(0x2000)  # CTRL through the atomic SET alias (+0x2000) and CLR alias (+0x3000)
