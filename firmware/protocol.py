@@ -3,8 +3,10 @@
 # Runs unchanged on MicroPython (the fixture) and CPython (the `tester` host package imports this
 # file as `tester_firmware.protocol`), so it uses only what both have: json, binascii.
 #
-# Host -> fixture: one printable-ASCII line per command (a 0x03 byte would interrupt the
-# firmware, so nothing else is ever sent):
+# Host -> fixture: one printable-ASCII line per command. The application runs with the USB
+# keyboard interrupt off (micropython.kbd_intr(-1)): a stray 0x03 or any control byte only
+# discards the line it is in. `REPL` (or mpremote's own Ctrl-C then Ctrl-A) ends the application
+# in the safe state and gives the port back to MicroPython's REPL, Ctrl-C restored:
 #
 #     <id> <VERB> [key=value ...]\n          e.g.  "7 RUN pins=40 stage=initial"
 #
@@ -71,6 +73,7 @@ COMMANDS = {  # type: dict[str, dict[str, tuple]]
     "STATUS": {},
     "SAFE": {},
     "ABORT": {},
+    "REPL": {},  # end the application (safe state first) and give the port to the REPL (mpremote)
     "SELFCHECK": {"pins": (INT, True, 2, 200)},
     "RUN": {
         "pins": (INT, True, 2, 200),
