@@ -36,7 +36,6 @@ TESTER = str(Path(sys.executable).parent / "tester")
         (["run", "--pins", "40", "--scenario", "x.toml"], "needs --sim"),
         (["run", "--pins", "40", "--sim", "--port", "/dev/ttyACM0"], "does not take --port"),
         (["run", "--pins", "40", "--sim", "--serial", "A=B"], "--serial"),
-        (["run", "--pins", "40", "--sim", "--timeout", "0"], "--timeout"),
     ],
 )
 def test_refusals_exit_2(argv, needle, tmp_path, capsys):

@@ -2,9 +2,11 @@
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 
-from tester import __version__, exitcodes
+from tester import __version__, exitcodes, interrupts
 from tester.commands import run as run_cmd
 from tester.commands import monitor as monitor_cmd
 from tester.commands import sim as sim_cmd
@@ -17,8 +19,7 @@ COMMANDS = (run_cmd, sim_cmd, monitor_cmd, flash_cmd, calibrate_cmd)
 def build_parser():
     p = argparse.ArgumentParser(
         prog="tester",
-        description="Kyocera 5861 connector test fixture. Exit codes: 0 PASS, 1 FAIL, 2 usage or configuration, "
-        "3 fixture or link, 4 INVALID (monitoring: data lost), 130 interrupted.",
+        description="Kyocera 5861 connector test fixture. " + exitcodes.SUMMARY,
     )
     p.add_argument("--version", action="version", version="tester %s" % __version__)
     p.add_argument("-v", "--verbose", action="count", default=0, help="log link traffic to stderr (-vv: every frame)")
@@ -34,14 +35,39 @@ def main(argv=None):
     args = parser.parse_args(argv)  # bad arguments: argparse exits 2
     level = logging.WARNING if args.verbose == 0 else (logging.INFO if args.verbose == 1 else logging.DEBUG)
     logging.basicConfig(level=level, format="%(name)s: %(message)s", stream=sys.stderr)
+    saved = _install_signals()
     try:
-        return args.func(args)
+        code = args.func(args)
+        # A signal held while a record was written, or one a command handled itself.
+        return interrupts.exit_code() if interrupts.received() else code
     except exitcodes.TesterError as e:
-        print("tester: error: %s" % e.msg, file=sys.stderr)
+        _say("tester: error: %s" % e.msg)
         return e.code
     except KeyboardInterrupt:
-        print("tester: interrupted", file=sys.stderr)
-        return exitcodes.INTERRUPTED
+        interrupts.note_keyboard_interrupt()
+        _say("tester: %s" % interrupts.describe())
+        return interrupts.exit_code()
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _install_signals():
+    """SIGINT/SIGTERM/SIGHUP -> interrupts.Interrupted; returns the handlers to restore (main()
+    is also called in-process by tests)."""
+    interrupts.reset()
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    saved = {sig: signal.getsignal(sig) for sig in interrupts.HANDLED}
+    interrupts.install()
+    return saved
+
+
+def _say(text):
+    try:
+        print(text, file=sys.stderr)
+    except OSError:  # the terminal is gone (SIGHUP)
+        pass
 
 
 if __name__ == "__main__":

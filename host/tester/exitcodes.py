@@ -8,7 +8,11 @@ FAIL = 1  # the connector failed (a contact, an anchor plate, a short)
 USAGE = 2  # bad arguments, bad scenario file, a position count or current the spec refuses
 FIXTURE = 3  # fixture or link error: none found, link lost, version mismatch, self-check, probe
 INVALID = 4  # monitoring: data was lost (FIFO, ring, event log, link): neither PASS nor a trusted FAIL
-INTERRUPTED = 130  # Ctrl-C: the run was aborted, a partial record was written
+# Stopped by a signal: 128 + its number (the shell's convention). The fixture was told to stop,
+# the record of what was measured written (verdict ABORTED, `interrupted_by` names the signal).
+INTERRUPTED = 130  # SIGINT, Ctrl-C
+HANGUP = 129  # SIGHUP: the terminal or the parent went away
+TERMINATED = 143  # SIGTERM
 
 NAMES = {
     PASS: "PASS",
@@ -16,8 +20,19 @@ NAMES = {
     USAGE: "usage or configuration error",
     FIXTURE: "fixture or link error",
     INVALID: "INVALID (data lost)",
-    INTERRUPTED: "interrupted",
+    INTERRUPTED: "interrupted (SIGINT)",
+    HANGUP: "hung up (SIGHUP)",
+    TERMINATED: "terminated (SIGTERM)",
 }
+
+# What every command's --help says about them.
+SUMMARY = ("Exit codes: 0 PASS, 1 FAIL, 2 usage or configuration (incl. an unwritable --out), 3 fixture, link or "
+           "result-writing error (incl. monitoring ended as ERROR), 4 INVALID (monitoring: data lost), "
+           "130 SIGINT/Ctrl-C, 143 SIGTERM, 129 SIGHUP (the record of what was measured is written, verdict ABORTED).")
+
+
+def signal_exit_code(signum):
+    return 128 + int(signum)
 
 
 class TesterError(Exception):
@@ -37,4 +52,11 @@ class UsageError(TesterError):
 
 
 class FixtureError(TesterError):
+    code = FIXTURE
+
+
+class OutputError(TesterError):
+    """The result files could not be written (disk full, removed, read-only) after the fixture
+    was used: a station error, not the connector's FAIL."""
+
     code = FIXTURE

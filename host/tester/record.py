@@ -207,9 +207,13 @@ class RunRecord:
         d["duration_s"] = round((utc_now() - self.started_dt).total_seconds(), 3)
         done = d["done"]
         d["complete"] = done is not None and error is None and not interrupted
-        if interrupted:
+        if interrupted:  # True (Ctrl-C) or the signal's name
+            from tester import interrupts
+
+            name = interrupted if isinstance(interrupted, str) else "SIGINT"
             d["verdict"] = "ABORTED"
-            d["error"] = error or "interrupted by the operator (Ctrl-C): the run was aborted"
+            d["interrupted_by"] = name
+            d["error"] = error or "%s: the run was aborted" % interrupts.describe(name)
             d["complete"] = False
             return d["verdict"]
         if done is None or error is not None:
@@ -273,7 +277,9 @@ class RunRecord:
         v = self.data["verdict"]
         if v == "ABORTED" and not getattr(self, "interrupted", False):
             return exitcodes.FIXTURE  # the fixture aborted by itself (lid opened, STOP): not the operator's Ctrl-C
-        return {"PASS": exitcodes.PASS, "FAIL": exitcodes.FAIL, "ABORTED": exitcodes.INTERRUPTED}.get(v, exitcodes.FIXTURE)
+        if v == "ABORTED":
+            return signal_exit_code(self.data.get("interrupted_by"))
+        return {"PASS": exitcodes.PASS, "FAIL": exitcodes.FAIL}.get(v, exitcodes.FIXTURE)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -319,11 +325,44 @@ class RunRecord:
         return buf.getvalue()
 
     def write(self, directory):
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = make_dirs(directory)
         atomic_write(directory / RECORD_NAME, self.to_json() + "\n")
         atomic_write(directory / CSV_NAME, self.csv_text())
         return directory
+
+
+def signal_exit_code(name):
+    """130 for SIGINT (or no name), 143 SIGTERM, 129 SIGHUP."""
+    import signal
+
+    from tester import exitcodes
+
+    try:
+        return exitcodes.signal_exit_code(signal.Signals[name or "SIGINT"])
+    except KeyError:
+        return exitcodes.INTERRUPTED
+
+
+def write_or_rescue(write, directory, what="record"):
+    """Call write(directory). If the disk refuses (full, gone, read-only), write the same into a
+    rescue directory under the system's temp dir instead and raise OutputError naming both, so
+    what was measured is kept where possible. Returns the directory written."""
+    from tester.exitcodes import OutputError
+
+    try:
+        return write(directory)
+    except OSError as e:
+        first = e
+    rescue = Path(tempfile.gettempdir()) / "tester-rescue" / Path(directory).name
+    try:
+        write(rescue)
+        kept = "the %s was written to %s instead" % (what, rescue)
+    except OSError as e:
+        kept = "the %s could not be written anywhere (%s)" % (what, e)
+        rescue = None
+    err = OutputError("cannot write the %s in %s: %s; %s" % (what, directory, first.strerror or first, kept))
+    err.rescue_dir = rescue
+    raise err
 
 
 def result_dir_name(started, serial, fixture_id, simulated):
@@ -334,10 +373,43 @@ def result_dir_name(started, serial, fixture_id, simulated):
     return "-".join(parts)
 
 
+# Result files are read by other users (MES collectors): whatever the umask or mkstemp's 0600.
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+
+
+def make_dirs(directory):
+    """mkdir -p, each directory it creates 0755."""
+    directory = Path(directory)
+    missing = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        if d.parent == d:
+            break
+        d = d.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir()
+        except FileExistsError:
+            continue
+        os.chmod(d, DIR_MODE)
+    if not directory.is_dir():
+        raise NotADirectoryError(20, "not a directory", str(directory))
+    return directory
+
+
+def write_text(path, text):
+    """A small side file (sim.log): written, then 0644."""
+    Path(path).write_text(text)
+    os.chmod(path, FILE_MODE)
+
+
 def atomic_write(path, text):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=str(path.parent))
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()

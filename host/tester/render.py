@@ -31,10 +31,13 @@ class LiveView:
     def line(self, text=""):
         if self.quiet:
             return
-        self._clear_bar()
-        self.stream.write(text + "\n")
-        self._draw_bar()
-        self.stream.flush()
+        try:
+            self._clear_bar()
+            self.stream.write(text + "\n")
+            self._draw_bar()
+            self.stream.flush()
+        except OSError:  # the terminal went away (SIGHUP): the record still gets written
+            self.quiet = True
 
     def _draw_bar(self):
         if not self.tty or not self.total or self.quiet:

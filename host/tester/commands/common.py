@@ -1,11 +1,16 @@
 """What several commands share: connection options, checks of positions and current, and
 opening a session with a real or a simulated fixture."""
 
+import argparse
 import contextlib
+import math
+import os
 import re
 import shutil
 import tempfile
+from pathlib import Path
 
+from tester import interrupts
 from tester import scenario as scenario_mod
 from tester.exitcodes import FixtureError, UsageError
 from tester.firmware import BOARDS_DIR, protocol, spec5861
@@ -13,6 +18,25 @@ from tester.fixture import Fixture
 from tester.link import Link, LinkError
 
 DEFAULT_TIMEOUT_S = 10.0
+MAX_WAIT_S = 86400.0  # no wait of the host is longer than a day
+
+
+def seconds(text):
+    """argparse type for a time in seconds: a finite number > 0 and at most a day. NaN and inf
+    would switch the link-loss check off (a comparison with NaN is never true): refused."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number of seconds" % text)
+    if not math.isfinite(v) or not 0 < v <= MAX_WAIT_S:
+        raise argparse.ArgumentTypeError("%r: give a finite number of seconds above 0, at most %d" % (text, MAX_WAIT_S))
+    return v
+
+
+def check_seconds(name, v):
+    """The same check for values that did not come through argparse (a command calling another)."""
+    if v is None or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v <= MAX_WAIT_S:
+        raise UsageError("%s %r: give a finite number of seconds above 0, at most %d" % (name, v, MAX_WAIT_S))
 
 
 def add_connection_args(p):
@@ -28,7 +52,7 @@ def add_connection_args(p):
     g.add_argument(
         "--timeout",
         metavar="S",
-        type=float,
+        type=seconds,
         default=DEFAULT_TIMEOUT_S,
         help="give up when the fixture sends nothing for S seconds (default %(default)s)",
     )
@@ -80,8 +104,56 @@ def check_connection_args(args):
         raise UsageError("--scenario describes a simulated connector: it needs --sim")
     if args.sim and (args.port or args.serial_number):
         raise UsageError("--sim runs the simulated fixture: it does not take --port or --serial-number")
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    check_seconds("--timeout", args.timeout)
+
+
+def check_out_dir(path):
+    """--out: create it and write a file in it BEFORE the fixture is touched, so a bad path is a
+    usage error (exit 2), never a traceback after a measurement."""
+    from tester.record import make_dirs
+
+    p = Path(path)
+    try:
+        make_dirs(p)
+        fd, tmp = tempfile.mkstemp(prefix=".tester-write-check-", dir=str(p))
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise UsageError("--out %s: results cannot be written there (%s)" % (path, e.strerror or e))
+
+
+def calibration_problem(hello, today):
+    """Why the fixture's calibration (from its hello) is not fit for a measurement today, or None.
+    The fixture judges RUN itself (allow_expired_cal=1); the host judges the other measuring
+    commands the same way from the hello."""
+    cal = (hello or {}).get("calibration")
+    if not cal:
+        return None  # a firmware that does not report it: the fixture's own checks apply
+    state = cal.get("state")
+    if state == "valid" and cal.get("due") and today > int(cal["due"]):
+        return "the calibration expired on %s (today %d)" % (cal["due"], today)
+    if state in (None, "valid"):
+        return None
+    return {
+        "expired": "the calibration expired on %s" % cal.get("due"),
+        "corrupt": "the stored calibration is corrupt (CRC mismatch)",
+        "none": "the fixture has no calibration",
+        "incomplete": "the calibration does not cover every position",
+    }.get(state, "calibration state %s" % state)
+
+
+def check_calibration(fx, allow, command):
+    """Refuse (exit 3, as RUN's refusal) unless --allow-expired-cal; returns what the record keeps."""
+    from tester.calibration import today
+
+    cal = dict((fx.hello or {}).get("calibration") or {})
+    problem = calibration_problem(fx.hello, today())
+    if problem and not allow:
+        raise FixtureError("%s: calibrate the fixture (tester calibrate --port %s) or, knowingly, %s --allow-expired-cal"
+                           % (problem, fx.port_name, command))
+    cal["problem"] = problem
+    cal["overridden"] = bool(problem)
+    return cal
 
 
 def load_scenario(args, pins):
@@ -95,17 +167,19 @@ def load_scenario(args, pins):
 @contextlib.contextmanager
 def session(args, scenario=None, keep_workdir=None):
     """Yield (Fixture, SimFixture or None) after a successful handshake."""
-    with contextlib.ExitStack() as stack:
+    stack = contextlib.ExitStack()
+    try:
         sim = None
         if args.sim:
             from tester.sim.launcher import SimFixture
 
-            workdir = keep_workdir or tempfile.mkdtemp(prefix="tester-sim-")
-            if keep_workdir is None:
-                stack.callback(shutil.rmtree, workdir, True)
-            sim = stack.enter_context(
-                SimFixture(scenario.sim, workdir, drop_after_frames=scenario.link.get("drop_after_frames"))
-            )
+            with interrupts.deferred():  # the directory and the child are registered for clean-up first
+                workdir = keep_workdir or tempfile.mkdtemp(prefix="tester-sim-")
+                if keep_workdir is None:
+                    stack.callback(shutil.rmtree, workdir, True)
+                sim = stack.enter_context(
+                    SimFixture(scenario.sim, workdir, drop_after_frames=scenario.link.get("drop_after_frames"))
+                )
             if scenario.link.get("unplug_after_frames") is not None:  # a scripted cable pull
                 sim.unplug_for_s = float(scenario.link.get("unplug_for_s", 1.0))
                 sim.unplug_after_frames = int(scenario.link["unplug_after_frames"])
@@ -130,6 +204,9 @@ def session(args, scenario=None, keep_workdir=None):
         if args.sim and not fx.simulated:
             raise FixtureError("asked for the simulated fixture but the fixture on %s says it is real" % port)
         yield fx, sim
+    finally:
+        with interrupts.deferred():  # a signal now must not leave the child running or its directory
+            stack.close()
 
 
 def unique_dir(base):

@@ -5,13 +5,13 @@ import sys
 import time
 from pathlib import Path
 
-from tester import exitcodes
+from tester import exitcodes, interrupts
 from tester.commands import common
-from tester.exitcodes import UsageError
+from tester.exitcodes import OutputError, UsageError
 from tester.firmware import protocol, spec5861
 from tester.fixture import CommandError
 from tester.link import LinkError
-from tester.record import RunRecord, result_dir_name
+from tester.record import RunRecord, result_dir_name, write_or_rescue, write_text
 from tester.render import LiveView
 
 ABORT_WAIT_S = 3.0
@@ -21,7 +21,7 @@ def add_parser(sub):
     p = sub.add_parser(
         "run",
         help="measure a mated pair: self-check, opens and shorts, 4-wire contact resistance",
-        description="Measure a mated 5861 pair. Exit codes: 0 PASS, 1 FAIL, 2 usage/config, 3 fixture/link, 130 interrupted.",
+        description="Measure a mated 5861 pair. " + exitcodes.SUMMARY,
     )
     p.add_argument("--pins", type=int, required=True, metavar="N", help="positions of the connector (even, 10 and up)")
     p.add_argument("--stage", choices=spec5861.STAGES, default="initial", help="anchor plate limit: 20 mOhm initial, 30 mOhm after")
@@ -44,7 +44,9 @@ def validate(args):
     common.check_positions(args.pins, common.board_max_positions())
     common.check_current(args.pins, args.current_ma)
     common.check_serial(args.serial)
-    return common.load_scenario(args, args.pins)
+    scenario = common.load_scenario(args, args.pins)
+    common.check_out_dir(args.out)
+    return scenario
 
 
 def run(args):
@@ -61,29 +63,28 @@ def run(args):
             Path(args.out) / result_dir_name(record.started_dt, args.serial, fx.info().get("id"), simulated)
         )
         record.data["error"] = "run in progress (no final result yet)"
-        record.write(out_dir)
-        view.header(
-            hello,
-            fx.info(),
-            "%d positions, stage %s, serial %s%s"
-            % (args.pins, args.stage, args.serial or "-", ", scenario %s" % scenario.path if scenario and scenario.path else ""),
-            simulated,
-        )
-        fx.on_frame = lambda f: (record.add_frame(f), view.on_log(f.payload)) if f.kind == protocol.K_LOG else None
-
+        write_or_rescue(record.write, out_dir)
         error = None
-        interrupted = False
+        interrupted = None
         refused = False
         run_id = None
         try:
+            view.header(
+                hello,
+                fx.info(),
+                "%d positions, stage %s, serial %s%s"
+                % (args.pins, args.stage, args.serial or "-", ", scenario %s" % scenario.path if scenario and scenario.path else ""),
+                simulated,
+            )
+            fx.on_frame = lambda f: (record.add_frame(f), view.on_log(f.payload)) if f.kind == protocol.K_LOG else None
             from tester.calibration import today
 
             run_id = fx.start_run(args.pins, args.stage, args.current_ma, args.serial, today(), args.allow_expired_cal)
             for f in fx.run_frames(run_id, args.timeout):
                 _show(f, record, view, args.pins)
-        except KeyboardInterrupt:
-            interrupted = True
-            view.line("interrupted: aborting the run")
+        except KeyboardInterrupt:  # SIGINT, SIGTERM, SIGHUP (tester.interrupts)
+            interrupted = interrupts.note_keyboard_interrupt()
+            view.line("%s: aborting the run" % interrupts.describe(interrupted))
             _abort(fx, run_id, record, view)
         except LinkError as e:
             error = "link lost: %s" % e.msg
@@ -94,21 +95,31 @@ def run(args):
         except UsageError as e:  # the fixture refused the run's arguments
             error = e.msg
             refused = True
-        finally:
+        with interrupts.deferred():  # what was measured is written whatever arrives now
             record.data["error"] = None
             record.set_link(fx.link.stats, fx.link.noise)
-        record.finish(error=error, interrupted=interrupted)
-        record.write(out_dir)
-        if sim is not None:
-            try:  # the interpreter's stderr and the end of what it wrote on the port
-                (out_dir / "sim.log").write_text(sim.log_tail(400) + "\n")
-            except OSError:
-                pass
-        view.finish(record, out_dir)
-        if args.json:
+            record.finish(error=error, interrupted=interrupted)
+            write_error = None
+            try:
+                out_dir = write_or_rescue(record.write, out_dir)
+            except OutputError as e:  # the disk failed during the run: kept elsewhere if possible
+                write_error = e
+                out_dir = e.rescue_dir
+            if sim is not None and out_dir is not None:
+                try:  # the interpreter's stderr and the end of what it wrote on the port
+                    write_text(out_dir / "sim.log", sim.log_tail(400) + "\n")
+                except OSError:
+                    pass
+    view.finish(record, out_dir)
+    if args.json:
+        try:
             sys.stdout.write(record.to_json() + "\n")
             sys.stdout.flush()
-        return exitcodes.USAGE if refused else record.exit_code()
+        except OSError:  # stdout is gone (SIGHUP); the record is on disk
+            pass
+    if write_error is not None:
+        raise write_error
+    return exitcodes.USAGE if refused else record.exit_code()
 
 
 def _show(f, record, view, positions):
