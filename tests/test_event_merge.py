@@ -32,9 +32,7 @@ def run(native):
     out = []
     for cut in CUTS:
         d.decode(ends, cut)
-        out.append((d.records, d.merged, list(d.start_t), list(d.sm_word), list(d.chk_bits),
-                    list(d.chk_t[k] if d.chk_bits[k] else 0 for k in range(3)), list(d.heads),
-                    list(d.read_total), list(d.sm_loops), list(d.sm_count), d.last_t))
+        out.append(d.state())
     ev = d.take_events([])
     return out, ev, d.summary(), d.ev_dropped, d.native_records
 

@@ -65,7 +65,7 @@ def test_sim_model_words_equal_rp2040py_and_decode(mpy):
         for _, _, n in (e for e in want if e[0] == c and e[2] < 1000):
             b = next((i for i, e in enumerate(edges) if n < e), len(edges) - 1)
             assert hist[b] >= 1
-    assert summ["lost"] == {"fifo_stalls": 0, "ring_overrun_records": 0, "event_log_dropped": 0}
+    assert summ["lost"] == {"fifo_stalls": 0, "ring_overrun_records": 0, "event_log_dropped": 0, "unmeasured_events": 0}
     assert summ["definition"]["resolution_ns"] == 16 and summ["definition"]["threshold_ohm"] == 10.0
     assert summ["definition"]["burst_resolution_ns"] == 48 and summ["definition"]["state_machines"] == 3
 
@@ -114,7 +114,7 @@ def test_ring_overrun_and_fifo_stall_are_reported(mpy):
     # 41 records per SM, 8 fit in each ring: 33 counted lost in each of the three
     assert overrun == 3 * (20 * 2 + 1 - 8) and stalls == 0
     assert loss_from == 0 and 40 < loss_until < 60  # after the start records, before the survivors
-    assert ast.literal_eval(out[1]) == {"fifo_stalls": 0, "ring_overrun_records": 0, "event_log_dropped": 0}
+    assert ast.literal_eval(out[1]) == {"fifo_stalls": 0, "ring_overrun_records": 0, "event_log_dropped": 0, "unmeasured_events": 0}
     assert int(out[2]) == 20
     assert out[3] == "2"  # RXSTALL of SM1 set (bit 1), not of SM0 or SM2
     assert out[4] == "1 0"  # drain counted it and cleared the flag (write 1 to clear)
@@ -178,7 +178,7 @@ def test_intermittent_scenario(mpy):
     assert 200 < gl[c30] < 450 and fails[c30] == 0
     assert sum(fails) == fails[c9] and sum(gl) == gl[c30]
     assert abs(longest[c9] - 1500) <= 16 and abs(longest[c30] - 500) <= 16
-    assert ast.literal_eval(out[4]) == {"fifo_stalls": 0, "ring_overrun_records": 0, "event_log_dropped": 0}
+    assert ast.literal_eval(out[4]) == {"fifo_stalls": 0, "ring_overrun_records": 0, "event_log_dropped": 0, "unmeasured_events": 0}
     n_log, n_counted = map(int, out[5].split())
     assert n_log == n_counted  # every event in the log once
 
@@ -195,7 +195,7 @@ free0 = gc.mem_free()
 simclock.advance_us(50_000)
 d.drain()
 w = sum(d.written_total(k) for k in range(3))
-print(w, sum(d.read_total), d.records, d.overrun_records, d.stalls, *d.first_loss_us())
+print(w, sum(d.read_words(k) for k in range(3)), d.records, d.overrun_records, d.stalls, *d.first_loss_us())
 ev = d.take_events([])
 print(min(e[1] for e in ev), max(e[1] for e in ev), len(ev), d.ev_dropped)
 del ev
@@ -205,7 +205,7 @@ r = d.records
 for i in range(50):
     simclock.advance_us(1000)
     d.drain()
-print(d.overrun_records - o, d.records - r, d.stalls, all(d.written_total(k) == d.read_total[k] for k in range(3)), *d.first_loss_us())
+print(d.overrun_records - o, d.records - r, d.stalls, all(d.written_total(k) == d.read_words(k) for k in range(3)), *d.first_loss_us())
 # 3) SM0's DMA stops (its transfer count ran out): its 8-word FIFO fills, the SM stalls
 d.dmas[0].active(0)
 simclock.advance_us(1000)

@@ -1,4 +1,4 @@
-"""The detector's native merge (firmware/drivers/event_detector.py: _merge) replayed as RP2040 code.
+"""The detector's native merge (firmware/event_merge.py: _merge) replayed as RP2040 code.
 
 1. capture(code): runs `code` on the MicroPython unix interpreter with the simulated board, with
    every call of _merge recorded: its three buffers before the call, and after it with its result.
@@ -24,13 +24,13 @@ sys.path.insert(0, str(REPO / "tests"))
 import thumb_cycles  # noqa: E402
 from conftest import MICROPYTHON, micropython_path  # noqa: E402
 
-DETECTOR = REPO / "firmware" / "drivers" / "event_detector.py"
+MERGE_SRC = REPO / "firmware" / "event_merge.py"
 
 # Wraps _merge before `code` runs; prints one JSON line per call (buffers in hex).
 _SPY = r"""
 import binascii, json
 import drivers.event_detector as _ed
-_orig = _ed._merge
+_orig = _ed._merge  # the detector's own name for it (from event_merge import _merge)
 def _spy(st, ring, acc):
     before = [binascii.hexlify(bytes(b)).decode() for b in (st, ring, acc)]
     n = _orig(st, ring, acc)
@@ -60,6 +60,6 @@ def replay(call, max_instructions=5_000_000):
     result and all three buffers equal the unix interpreter's."""
     before, after, n = call
     bufs = [bytearray(b) for b in before]
-    r = thumb_cycles.run_viper(str(DETECTOR), "_merge", bufs, max_instructions=max_instructions)
+    r = thumb_cycles.run_viper(str(MERGE_SRC), "_merge", bufs, max_instructions=max_instructions)
     same = r.value == n and all(bytes(b) == a for b, a in zip(r.buffers, after))
     return r, same

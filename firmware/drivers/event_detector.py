@@ -73,7 +73,6 @@
 import array
 import time
 
-import micropython
 import rp2
 from micropython import const
 
@@ -87,10 +86,19 @@ except ImportError:
 if TYPE_CHECKING:
     from rp2.asm_pio import *  # noqa: F403
 
-    from typing import Any
+# The native merge, loaded from the filesystem (/event_merge.mpy on the device: never frozen, see
+# event_merge.py). Without it the Python step does all the work (far slower) and NATIVE says so.
+try:
+    from event_merge import (
+        DEBRUIJN, LONG_CYCLES, NONE, OLD, REL_LIMIT, REL_LOOPS, S_CHMASK, S_CT, S_CUT, S_DEBRUIJN, S_DROP,
+        S_EDGES, S_EVMAX, S_EVN, S_HT, S_LASTT, S_LOGMIN, S_M32, S_MERGED, S_MINNS, S_OEVCH, S_OEVLEN,
+        S_OEVT, S_OFAIL, S_OHIST, S_OLONG, S_RW, S_START, S_WHY, S_WMASK, SM_CHKB, SM_CHKL, SM_COUNT,
+        SM_END, SM_HEAD, SM_LOOPS, SM_READ, SM_WORD, SMB, SMW, ST_WORDS, UNK, _merge,
+    )
 
-    ptr32 = Any  # viper's 32-bit pointer into any buffer and its machine-word cast: names of the
-    uint = int  # viper emitter, not in the stubs
+    NATIVE = True
+except Exception:  # ImportError, or ValueError: an .mpy for another architecture or version
+    NATIVE = False
 
 PIO0_BASE = const(0x50200000)
 CTRL_SET = const(0x2000)  # CTRL through the atomic SET alias (+0x2000) and CLR alias (+0x3000)
@@ -115,6 +123,14 @@ CUT_MARGIN_US = const(3)
 REF_MIN_CYCLES = const(3)
 
 REF_SM = const(3)
+
+ROOM_LOOPS = const(1 << 24)  # st's time base lies this far (0.67 s) before the oldest SM's last record
+REBASE_CYCLES = const(1 << 28)  # a cut this far (2.1 s) past the time base moves the base on
+FOLD_US = const(1 << 22)  # _rel_us stays below this (4.2 s): _rel_us * 125 is a small int
+# DMA transfer count at start: below 2**30, so `dma.count` is a small int on the device (reading it
+# allocates nothing). 2**29 records per SM: 3.7 h at 20,000 events/s; a DMA that runs out stops,
+# its SM's FIFO fills and it stalls: counted (FDEBUG), never silent.
+DMA_COUNT = const(0x3FFFFFFF)
 
 # Glitch histogram: upper bin edges in ns (an event shorter than EVENT_MIN_US is a glitch).
 HIST_EDGES_NS = (100, 200, 300, 500, 750, 1000)
@@ -215,7 +231,14 @@ class EventDetector:
     channel_mask: which of the 24 channels are monitored (others ignored).
     ring_bits: each SM's ring is 1 << ring_bits bytes (a record is 8 bytes).
     max_events: size of the preallocated event log (oldest dropped when full, counted).
-    Times inside the decoder are in system clock cycles (8 ns) since the common enable."""
+    Times inside the decoder are in system clock cycles (8 ns) since the common enable.
+
+    Two homes for the merge state. With the native merge it lives in `st` (32-bit words relative
+    to a time base, see event_merge.py) from one drain to the next, so a drain is: the stall flags,
+    the three DMA counts, a few stores, one _merge call; nothing allocated. The Python arrays
+    (read_total, sm_loops, ..., absolute times) are the home of the Python step (_step, the
+    reference) and of the rare cases: start records, a loss, a step _merge hands back, a time base
+    that must move (_to_py / _to_st move the state between the two)."""
 
     def __init__(self, pin_base=0, channels=24, channel_mask=0xFFFFFF, ring_bits=12, max_events=256):
         self.channels = channels
@@ -237,11 +260,11 @@ class EventDetector:
         self.sms = []  # type: list
         self.dmas = []  # type: list
         self.running = False
-        self.native = True  # merge in machine code (_merge); False: Python only (the reference)
+        self.native = NATIVE  # merge in machine code (_merge); False: Python only (the reference)
         self.log_min_ns = 0  # events at least this long go into the event log (all by default)
         # Decoder state (all preallocated). The counters and the event log live in one array of
         # 32-bit words, `acc`, that _merge updates in place; the names below are views into it.
-        self.start_t = array.array("q", [0] * channels)  # cycle an open event started, -1: none
+        self.start_t = array.array("q", [0] * channels)  # cycle an open event started, -1: none, -2: in lost data
         # (arrays from a bytearray: no temporary list of the same length on the heap)
         mv = memoryview(array.array("I", bytearray(4 * (9 * channels + 3 * max_events))))
         self.acc = mv
@@ -254,56 +277,64 @@ class EventDetector:
         self.ev_len_ns = mv[o + max_events : o + 2 * max_events]
         self.ev_t_rel = mv[o + 2 * max_events : o + 3 * max_events]  # _merge's start times
         self.ev_start_us = array.array("q", bytearray(8 * max_events))
-        st = array.array("I", [0] * ST_WORDS)
-        self.st = st
-        st[S_CHMASK] = self.channel_mask
-        st[S_WMASK] = self.ring_words - 1
-        st[S_M32] = 0xFFFFFFFF
-        st[S_RW] = self.ring_words
-        st[S_EVMAX] = max_events
-        st[S_MINNS] = _MIN_NS
-        st[S_OFAIL] = channels
-        st[S_OLONG] = 2 * channels
-        st[S_OHIST] = 3 * channels
-        st[S_OEVCH] = o
-        st[S_OEVLEN] = o + max_events
-        st[S_OEVT] = o + 2 * max_events
-        for b in range(N_BINS - 1):
-            st[S_EDGES + b] = HIST_EDGES_NS[b]
-        for b in range(32):
-            st[S_DEBRUIJN + ((((1 << b) * DEBRUIJN) & 0xFFFFFFFF) >> 27)] = b
         self.max_events = max_events
         self.ev_n = 0  # events in the log
         self.ev_dropped = 0  # events that did not fit in the log (counted, never silent)
-        # Per SM: words consumed, loop index and counter of its last record, its last word (-1:
-        # unknown: before its start record or after a loss), and the loop index of its head record.
+        if NATIVE:
+            st = array.array("I", bytearray(4 * ST_WORDS))
+            self.st = st
+            st[S_WMASK] = self.ring_words - 1
+            st[S_M32] = 0xFFFFFFFF
+            st[S_RW] = self.ring_words
+            st[S_EVMAX] = max_events
+            st[S_MINNS] = _MIN_NS
+            st[S_OFAIL] = channels
+            st[S_OLONG] = 2 * channels
+            st[S_OHIST] = 3 * channels
+            st[S_OEVCH] = o
+            st[S_OEVLEN] = o + max_events
+            st[S_OEVT] = o + 2 * max_events
+            for b in range(N_BINS - 1):
+                st[S_EDGES + b] = HIST_EDGES_NS[b]
+            for b in range(32):
+                st[S_DEBRUIJN + ((((1 << b) * DEBRUIJN) & 0xFFFFFFFF) >> 27)] = b
+        # Per SM (the Python home): words consumed, where its unread words end, loop index and
+        # counter of its last record, its last word (-1: unknown: before its start record or after
+        # a loss), the loop index of its head record (-1: none), its pending check.
         self.read_total = array.array("q", [0] * N_SM)
+        self._ends = array.array("q", [0] * N_SM)
         self.sm_loops = array.array("q", [0] * N_SM)
         self.sm_count = array.array("I", [0] * N_SM)
         self.sm_word = array.array("q", [0] * N_SM)
-        self.ends = array.array("q", [0] * N_SM)  # drain(): where each ring's unread words end
-        self.heads = array.array("q", [0] * N_SM)  # loop index of each ring's next record, -1: none
+        self.heads = array.array("q", [0] * N_SM)
         self.chk_t = array.array("q", [0] * N_SM)  # cycle of an SM's pending check (its next sample)
         self.chk_bits = array.array("I", [0] * N_SM)  # channels it disagrees on (0: no check)
+        self._count0 = DMA_COUNT
         self.reset_counters()
 
     def reset_counters(self):
+        self._live = False  # the merge state is in `st` (True) or in the Python arrays
+        self._tb_us = 0  # st's time base (us since the enable; a whole loop: 125 cycles = 1 us)
+        self._rel_us = 0  # elapsed = _tb_us + _fold_us + _rel_us (_rel_us small: no allocation)
+        self._fold_us = 0
         self.merged = -1  # merged channel word (-1: before SM0's start record)
         self.last_t = 0  # cycle of the last record merged
-        self.elapsed_us = 0  # since the enable, from ticks_us at each drain
         self.records = 0
         self.native_records = 0  # of which merged by _merge
         self.stalls = 0  # FDEBUG RXSTALL seen (records delayed or timing broken)
         self.overrun_records = 0  # records overwritten in a ring before drain
+        self.unmeasured = 0  # events whose start or end fell in lost data: counted, no length
         self.first_loss_t = -1  # cycle of the last good record before the first loss
         self.first_loss_until = -1  # cycle of the first record after that loss (-1: none yet)
         self._loss_pending = False
         self.dead = 0  # SMs that stalled (bit k): their records are consumed, not merged
         for k in range(N_SM):
             self.read_total[k] = 0
+            self._ends[k] = 0
             self.sm_loops[k] = -1
             self.sm_count[k] = 0
             self.sm_word[k] = -1
+            self.heads[k] = -1
             self.chk_bits[k] = 0
         for i in range(self.channels):
             self.glitches[i] = 0
@@ -314,6 +345,19 @@ class EventDetector:
             self.hist[i] = 0
         self.ev_n = 0
         self.ev_dropped = 0
+
+    @property
+    def elapsed_us(self):
+        """Time since the enable, from ticks_us at each drain."""
+        return self._tb_us + self._fold_us + self._rel_us
+
+    def _set_elapsed(self, total_us):
+        r = total_us - self._tb_us
+        self._fold_us = 0
+        self._rel_us = r
+        if r >= FOLD_US:
+            self._fold_us = r
+            self._rel_us = 0
 
     # ---- hardware ----
     def start(self, initial_word=None):
@@ -344,9 +388,8 @@ class EventDetector:
                 ring_sel=True,
                 treq_sel=DREQ_PIO0_RX0 + k,
             )
-            dma.config(read=sm, write=self._ring_addr[k], count=0xFFFFFFFF, ctrl=ctrl, trigger=True)
+            dma.config(read=sm, write=self._ring_addr[k], count=DMA_COUNT, ctrl=ctrl, trigger=True)
             self.dmas.append(dma)
-        self._count0 = 0xFFFFFFFF
         # One write enables the three in the same cycle, their clock dividers restarted in step.
         mem32[PIO0_BASE + CTRL_SET] = sm_bits | (sm_bits << CTRL_CLKDIV_RESTART)
         self._tick = time.ticks_us()
@@ -369,8 +412,11 @@ class EventDetector:
 
     def _elapse(self):
         now = time.ticks_us()
-        self.elapsed_us += time.ticks_diff(now, self._tick)
+        self._rel_us += time.ticks_diff(now, self._tick)
         self._tick = now
+        if self._rel_us >= FOLD_US:  # rare (a quiet stretch): keeps _rel_us * 125 a small int
+            self._fold_us += self._rel_us
+            self._rel_us = 0
 
     def release(self):
         """stop() and give the DMA channels back (start() takes new ones)."""
@@ -383,13 +429,18 @@ class EventDetector:
         """Words SM k's DMA has written since start (from its remaining transfer count)."""
         if k >= len(self.dmas):
             return 0
-        return (self._count0 - self.dmas[k].count) & 0xFFFFFFFF
+        return self._count0 - self.dmas[k].count
+
+    def read_words(self, k):
+        """Words of SM k's ring read since start."""
+        return self.st[SMB + SMW * k + SM_READ] if self._live else self.read_total[k]
 
     def check_stall(self):
         from machine import mem32
 
         bits = mem32[PIO0_BASE + FDEBUG_OFFSET] & (((1 << N_SM) - 1) << FDEBUG_RXSTALL)
         if bits:
+            self._to_py()
             mem32[PIO0_BASE + FDEBUG_OFFSET] = bits  # write 1 to clear
             k = 0
             while k < N_SM:
@@ -411,15 +462,66 @@ class EventDetector:
             self._loss_pending = True
 
     def drain(self):
-        """Merge and decode what the DMAs have written since the last call. Returns records."""
+        """Merge and decode what the DMAs have written since the last call. Returns records.
+        The work is bounded: at most a ring's worth per SM (older data was overwritten: skipped
+        and counted)."""
+        margin = 0
         if self.running:
             self._elapse()
-            # Records older than this are all in their rings (read before the DMA counts).
-            cut = (self.elapsed_us - CUT_MARGIN_US) * (SYS_HZ // 1_000_000)
-        else:
-            cut = self.elapsed_us * (SYS_HZ // 1_000_000)  # stopped: all records; no sample after
+            margin = CUT_MARGIN_US  # records older than this are all in their rings
         self.check_stall()
-        ends = self.ends
+        if self._live and not self._loss_pending:
+            n = self._drain_native(margin)
+            if n >= 0:
+                return n
+        return self._drain_py(margin)
+
+    def _drain_native(self, margin):
+        """The usual drain: the state is in `st`. Returns -1 if the Python path must take it."""
+        st = self.st
+        rw = self.ring_words
+        busy = st[S_CT] != NONE or st[S_CT + 1] != NONE or st[S_CT + 2] != NONE
+        n = 0
+        for k in range(N_SM):
+            b = SMB + SMW * k
+            rd = st[b + SM_READ]
+            p = self._count0 - self.dmas[k].count - rd
+            if p > rw:
+                return -1  # the DMA lapped us: Python skips and counts
+            end = rd + p - (p & 1)  # whole records
+            st[b + SM_END] = end
+            if end != rd:
+                if (self.dead >> k) & 1:
+                    st[b + SM_READ] = end  # a stalled SM: consumed, not merged
+                    n += p >> 1
+                else:
+                    busy = True
+        if not busy:
+            self.records += n
+            return n  # nothing new (the usual case between events)
+        if self._fold_us:
+            cut = REL_LIMIT - 1
+        else:
+            cut = (self._rel_us - margin) * 125
+            if cut >= REBASE_CYCLES:
+                # Rare (every ~2 s of activity): a new time base, through the Python arrays.
+                self._to_py()
+                if not self._to_st():
+                    return -1
+                cut = (self._rel_us - margin) * 125 if not self._fold_us else REL_LIMIT - 1
+        n += self._call(cut)
+        if st[S_WHY]:
+            # A step for Python (rare): from here as before, absolute times.
+            self._to_py()
+            n += self._merge_loop((self.elapsed_us - margin) * (SYS_HZ // 1_000_000))
+        self.records += n
+        return n
+
+    def _drain_py(self, margin):
+        """The Python path: start records, losses (overrun, stall), a state `st` cannot hold."""
+        self._to_py()
+        cut = (self.elapsed_us - margin) * (SYS_HZ // 1_000_000)
+        ends = self._ends
         rw = self.ring_words
         idle = not (self.chk_bits[0] | self.chk_bits[1] | self.chk_bits[2])
         for k in range(N_SM):
@@ -435,10 +537,11 @@ class EventDetector:
                 self.overrun_records += lost >> 1
                 self.read_total[k] += lost
                 self.sm_word[k] = -1
+                self.chk_bits[k] = 0
                 self._loss()
             ends[k] = self.read_total[k] + ((written - self.read_total[k]) & ~1)
         if idle:
-            return 0  # nothing new (the usual case between events): no merge to do
+            return 0  # nothing new
         return self.decode(ends, cut)
 
     # ---- decoder (no allocation in the loop: preallocated arrays) ----
@@ -457,12 +560,14 @@ class EventDetector:
         _step (Python, the reference) when it cannot: a reference record after a loss, an event
         open for more than LONG_CYCLES, a gap it cannot represent. Both give the same result
         (tests/test_event_merge.py holds them equal)."""
+        self._to_py()
         rings = self.rings
         chmask = self.channel_mask
         pos = self.read_total
         sm_word = self.sm_word
-        heads = self.heads
         n = 0
+        for k in range(N_SM):
+            self._ends[k] = ends[k]
         # Start records (word 0 of each ring): each SM's reference word; SM0's also the merged one.
         for k in range(N_SM):
             if pos[k] == 0 and ends[k] >= 2:
@@ -484,19 +589,161 @@ class EventDetector:
             if (self.dead >> k) & 1 and pos[k] < ends[k]:
                 n += (ends[k] - pos[k]) >> 1
                 pos[k] = ends[k]
-            heads[k] = self._head(k) if pos[k] < ends[k] else -1
-        self._ends = ends
+            self.heads[k] = self._head(k) if pos[k] < ends[k] else -1
+        n += self._merge_loop(cut)
+        self.records += n
+        return n
+
+    def _merge_loop(self, cut):
+        """Steps up to `cut` from the Python home: native runs as long as it can, _step takes
+        the steps it hands back. Leaves the state in `st` when it fits there."""
+        n = 0
         while True:
-            if self.native:
-                r = self._native(cut)
-                self.native_records += r
-                n += r
+            if self.native and not self._loss_pending and self._to_st():
+                c = -1 if cut < 0 else cut - 125 * self._tb_us
+                if cut < 0 or c >= 0:
+                    n += self._call(c)
+                self._to_py()
             r = self._step(cut)
             if r < 0:
                 break
             n += r
-        self.records += n
+        if self.native:
+            self._to_st()
         return n
+
+    def _call(self, cut):
+        """One _merge call up to `cut` (relative to the time base; -1: all); returns records."""
+        st = self.st
+        st[S_CUT] = REL_LIMIT - 1 if cut < 0 or cut >= REL_LIMIT else cut
+        st[S_CHMASK] = self.channel_mask  # (the monitor sets it per run)
+        ev0 = self.ev_n
+        st[S_EVN] = ev0
+        st[S_DROP] = 0
+        st[S_LOGMIN] = self.log_min_ns
+        n = _merge(st, self._ring_all, self.acc)
+        self.native_records += n
+        ev = st[S_EVN]
+        if ev != ev0:
+            self.ev_n = ev
+            tb = self._tb_us
+            for i in range(ev0, ev):
+                self.ev_start_us[i] = tb + (self.ev_t_rel[i] * NS_PER_CYCLE) // 1000
+            d = st[S_DROP]
+            if d:
+                self.ev_dropped += d
+        return n
+
+    def _to_st(self):
+        """The Python state into `st`, relative to a new time base (a whole us, ROOM_LOOPS before
+        the oldest running SM's last record). False, and the state stays in Python, when it does
+        not fit (a gap, an event too long for 32 bits)."""
+        if self._live:
+            return True
+        if not self.native or self.merged < 0:
+            return False
+        st = self.st
+        lb = -1
+        first = True
+        for k in range(N_SM):
+            if not (self.dead >> k) & 1 and (first or self.sm_loops[k] < lb):
+                lb = self.sm_loops[k]
+                first = False
+        if first:
+            return False
+        lb -= ROOM_LOOPS
+        lb -= lb % 25  # 25 loops = 125 cycles = 1 us
+        tb = LOOP_CYCLES * lb
+        for k in range(N_SM):
+            b = SMB + SMW * k
+            st[b + SM_READ] = self.read_total[k]
+            st[b + SM_END] = self._ends[k]
+            lr = self.sm_loops[k] - lb
+            if not 0 <= lr < REL_LOOPS:
+                if (self.dead >> k) & 1:
+                    lr = 0  # no longer merged: never used
+                else:
+                    return False
+            st[b + SM_LOOPS] = lr
+            st[b + SM_COUNT] = self.sm_count[k]
+            st[b + SM_WORD] = self.sm_word[k] if self.sm_word[k] >= 0 else NONE
+            h = self.heads[k] - lb
+            h = h if self.heads[k] >= 0 and h < REL_LOOPS else NONE
+            st[b + SM_HEAD] = h
+            st[S_HT + k] = NONE if h == NONE else FIRST[k] + LOOP_CYCLES * h
+            st[b + SM_CHKB] = self.chk_bits[k]
+            st[S_CT + k] = NONE
+            if self.chk_bits[k]:
+                cl = (self.chk_t[k] - FIRST[k]) // LOOP_CYCLES - lb
+                if not 0 <= cl < REL_LOOPS:
+                    return False
+                st[b + SM_CHKL] = cl
+                st[S_CT + k] = FIRST[k] + LOOP_CYCLES * cl
+        for c in range(self.channels):
+            s = self.start_t[c]
+            if s == -1:
+                st[S_START + c] = NONE
+            elif s == -2:
+                st[S_START + c] = UNK
+            elif s < tb:
+                st[S_START + c] = OLD  # too old for 32 bits: its end is timed in Python
+            elif s - tb < REL_LIMIT:
+                st[S_START + c] = s - tb
+            else:
+                return False
+        st[S_MERGED] = self.merged
+        st[S_LASTT] = NONE  # (no record merged since)
+        el = self.elapsed_us
+        self._tb_us = tb // 125
+        self._set_elapsed(el)
+        self._live = True
+        return True
+
+    def _to_py(self, keep=False):
+        """The state in `st` back into the Python arrays (absolute times); `keep`: st stays the
+        home (a snapshot for state())."""
+        if not self._live:
+            return
+        st = self.st
+        tb = 125 * self._tb_us
+        lb = tb // LOOP_CYCLES
+        self.merged = st[S_MERGED]
+        for k in range(N_SM):
+            b = SMB + SMW * k
+            self.read_total[k] = st[b + SM_READ]
+            self._ends[k] = st[b + SM_END]
+            if not (self.dead >> k) & 1:
+                self.sm_loops[k] = lb + st[b + SM_LOOPS]
+            self.sm_count[k] = st[b + SM_COUNT]
+            w = st[b + SM_WORD]
+            self.sm_word[k] = -1 if w == NONE else w
+            if st[S_HT + k] != NONE:
+                self.heads[k] = lb + st[b + SM_HEAD]
+            else:
+                self.heads[k] = self._head(k) if self.read_total[k] < self._ends[k] else -1
+            self.chk_bits[k] = st[b + SM_CHKB]
+            if self.chk_bits[k]:
+                self.chk_t[k] = FIRST[k] + LOOP_CYCLES * (lb + st[b + SM_CHKL])
+        for c in range(self.channels):
+            s = st[S_START + c]
+            if s == NONE:
+                self.start_t[c] = -1
+            elif s == UNK:
+                self.start_t[c] = -2
+            elif s != OLD:
+                self.start_t[c] = tb + s
+        if st[S_LASTT] != NONE:
+            self.last_t = tb + st[S_LASTT]
+        if not keep:
+            self._live = False
+
+    def state(self):
+        """The whole merge state with absolute times (tests: native == Python after each slice)."""
+        self._to_py(True)
+        k3 = range(N_SM)
+        return (self.records, self.merged, list(self.start_t), list(self.sm_word), list(self.chk_bits),
+                [self.chk_t[k] if self.chk_bits[k] else 0 for k in k3], list(self.heads),
+                list(self.read_total), list(self.sm_loops), list(self.sm_count), self.last_t)
 
     def _step(self, cut):
         """One step of the merge in Python: the earliest record or check up to `cut`. Returns the
@@ -547,17 +794,7 @@ class EventDetector:
             prev = sm_word[k]
             sm_word[k] = word
             if prev < 0:
-                # First intact record after a loss: a new reference. Channels the others still
-                # have open but this one sees good are closed unmeasured (an end lost in the gap
-                # is not guessed); channels in an event start here at the latest.
-                c = 0
-                diff = (word ^ merged) & self.channel_mask
-                while diff:
-                    if diff & 1:
-                        self.start_t[c] = t if not (word >> c) & 1 else -1
-                    diff >>= 1
-                    c += 1
-                self.merged = (merged & ~self.channel_mask) | word
+                self._reference(word, t)
                 return n
             eff = word ^ prev
             if chk_bits[k] and chk_t[k] == t:
@@ -582,103 +819,26 @@ class EventDetector:
                     chk_bits[j] |= dis
         return n
 
-    def _native(self, cut):
-        """Run the native merge from the current state up to `cut`; returns the records it
-        consumed. The state goes in and out of `st` as 32-bit words relative to a time base
-        (TB, a whole loop) that keeps every value below 2**30, so the same code is right on the
-        32-bit RP2040 and on the 64-bit unix port. Returns 0 without a step when the state does
-        not fit (the Python step takes it)."""
-        if self._loss_pending:
-            return 0  # the first record after a loss is a new reference: _step
-        st = self.st
-        alive = [k for k in range(N_SM) if not (self.dead >> k) & 1]
-        if not alive:
-            return 0
-        lb = self.sm_loops[alive[0]]
-        for k in alive:
-            if self.sm_loops[k] < lb:
-                lb = self.sm_loops[k]
-        lb -= ROOM_LOOPS
-        tb = LOOP_CYCLES * lb
-        for k in range(N_SM):
-            b = SMB + SMW * k
-            p = self.read_total[k]
-            st[b + SM_IDX] = p & (self.ring_words - 1)
-            st[b + SM_LEFT] = self._ends[k] - p
-            lr = self.sm_loops[k] - lb
-            if not 0 <= lr < REL_LOOPS:
-                if (self.dead >> k) & 1:
-                    lr = 0  # no longer merged: never used
-                else:
-                    return 0
-            st[b + SM_LOOPS] = lr
-            st[b + SM_COUNT] = self.sm_count[k]
-            st[b + SM_WORD] = self.sm_word[k] if self.sm_word[k] >= 0 else NONE
-            h = self.heads[k] - lb
-            h = h if self.heads[k] >= 0 and h < REL_LOOPS else NONE
-            st[b + SM_HEAD] = h
-            st[S_HT + k] = NONE if h == NONE else FIRST[k] + LOOP_CYCLES * h
-            st[b + SM_CHKB] = self.chk_bits[k]
-            st[S_CT + k] = NONE
-            if self.chk_bits[k]:
-                cl = (self.chk_t[k] - FIRST[k]) // LOOP_CYCLES - lb
-                if not 0 <= cl < REL_LOOPS:
-                    return 0
-                st[b + SM_CHKL] = cl
-                st[S_CT + k] = FIRST[k] + LOOP_CYCLES * cl
-        for c in range(self.channels):
-            s = self.start_t[c]
-            if s < 0:
-                st[S_START + c] = NONE
-            elif s < tb:
-                st[S_START + c] = OLD  # too old for 32 bits: its end is timed in Python
-            elif s - tb < REL_LIMIT:
-                st[S_START + c] = s - tb
-            else:
-                return 0
-        c = REL_LIMIT - 1 if cut < 0 else cut - tb
-        if c < 0:
-            return 0
-        st[S_CUT] = c if c < REL_LIMIT else REL_LIMIT - 1
-        st[S_MERGED] = self.merged
-        st[S_CHMASK] = self.channel_mask  # (the monitor sets it per run)
-        st[S_EVN] = self.ev_n
-        st[S_DROP] = 0
-        st[S_LOGMIN] = self.log_min_ns
-        ev0 = self.ev_n
-        n = _merge(st, self._ring_all, self.acc)
-        # Back into the Python state.
-        self.merged = st[S_MERGED]
-        for k in range(N_SM):
-            b = SMB + SMW * k
-            left = st[b + SM_LEFT]
-            self.read_total[k] = self._ends[k] - left
-            if not (self.dead >> k) & 1:
-                self.sm_loops[k] = lb + st[b + SM_LOOPS]
-            self.sm_count[k] = st[b + SM_COUNT]
-            w = st[b + SM_WORD]
-            self.sm_word[k] = -1 if w == NONE else w
-            h = st[b + SM_HEAD]
-            if h != NONE:
-                self.heads[k] = lb + h
-            else:
-                self.heads[k] = self._head(k) if left else -1
-            self.chk_bits[k] = st[b + SM_CHKB]
-            if self.chk_bits[k]:
-                self.chk_t[k] = FIRST[k] + LOOP_CYCLES * (lb + st[b + SM_CHKL])
-        for c in range(self.channels):
-            s = st[S_START + c]
-            if s == NONE:
-                self.start_t[c] = -1
-            elif s != OLD:
-                self.start_t[c] = tb + s
-        if n:
-            self.last_t = tb + st[S_LASTT]
-        self.ev_n = st[S_EVN]
-        for i in range(ev0, self.ev_n):
-            self.ev_start_us[i] = ((tb + self.ev_t_rel[i]) * NS_PER_CYCLE) // 1000
-        self.ev_dropped += st[S_DROP]
-        return n
+    def _reference(self, word, t):
+        """First intact record of an SM after a loss: a new reference word. Nothing measured
+        across the gap is trusted: an event open before it that this word sees ended is closed
+        unmeasured, and an event this word sees open started somewhere in the gap (or ended and
+        started again there): its end will be counted, its length not reported."""
+        mask = self.channel_mask
+        merged = self.merged
+        c = 0
+        m = mask
+        while m:
+            if m & 1:
+                if not (word >> c) & 1:
+                    self.start_t[c] = -2
+                elif not (merged >> c) & 1:
+                    if self.start_t[c] != -1:
+                        self.unmeasured += 1
+                    self.start_t[c] = -1
+            m >>= 1
+            c += 1
+        self.merged = (merged & ~mask) | word
 
     def _edges(self, eff, word, t):
         c = 0
@@ -688,7 +848,9 @@ class EventDetector:
                     s = self.start_t[c]
                     if s >= 0:
                         self._event(c, s, t - s)
-                        self.start_t[c] = -1
+                    elif s == -2:
+                        self.unmeasured += 1
+                    self.start_t[c] = -1
                 else:
                     self.start_t[c] = t
             eff >>= 1
@@ -757,7 +919,8 @@ class EventDetector:
 
     def lost(self):
         """Loss counters: any nonzero value makes a monitoring run INVALID."""
-        return {"fifo_stalls": self.stalls, "ring_overrun_records": self.overrun_records, "event_log_dropped": self.ev_dropped}
+        return {"fifo_stalls": self.stalls, "ring_overrun_records": self.overrun_records, "event_log_dropped": self.ev_dropped,
+                "unmeasured_events": self.unmeasured}
 
     def first_loss_us(self):
         """[from, until]: the first loss lies between these times (us since start): the last
@@ -780,221 +943,3 @@ class EventDetector:
 
 
 _MIN_NS = int(spec5861.EVENT_MIN_US * 1000)
-
-
-# ---- the native merge ----------------------------------------------------------------------
-# _merge runs the steps of EventDetector._step as machine code (viper: 32-bit words, no
-# allocation), on the state EventDetector._native puts in `st`. Every value in `st` is below 2**30
-# and every product below 2**31, so the same code is right on the RP2040 (32-bit words) and on the
-# 64-bit unix port; the one 32-bit quantity, the counter difference, is masked with S_M32
-# (0xFFFFFFFF: all ones on the device). It returns to Python before a step it cannot take.
-# Speed (viper keeps most locals on the stack): the six candidates of the next step sit at constant
-# indices 0..5 (one load each), and set bits are found with a de Bruijn multiply, not a bit loop.
-S_HT = const(0)  # S_HT + k: time of SM k's next record (NONE: none, or too far for 32 bits)
-S_CT = const(3)  # S_CT + k: time of SM k's pending check (NONE: none)
-S_MERGED = const(6)  # merged channel word
-S_CUT = const(7)  # last time to merge (relative to the time base)
-S_CHMASK = const(8)
-S_WMASK = const(9)  # ring words - 1
-S_M32 = const(10)  # 0xFFFFFFFF
-S_LASTT = const(11)  # time of the last record merged
-S_RW = const(12)  # ring words (ring k starts at word k * S_RW)
-S_LOGMIN = const(13)  # events at least this long (ns) go into the event log
-S_EVN = const(14)  # events in the log
-S_EVMAX = const(15)
-S_DROP = const(16)  # events that did not fit in the log
-S_MINNS = const(17)  # failure threshold (ns)
-S_OFAIL = const(18)  # offsets in `acc` of failures, longest, hist, ev_ch, ev_len, ev_t_rel
-S_OLONG = const(19)
-S_OHIST = const(20)
-S_OEVCH = const(21)
-S_OEVLEN = const(22)
-S_OEVT = const(23)
-SMB = const(24)  # per SM: SMW words from SMB + SMW * k
-SMW = const(8)
-SM_IDX = const(0)  # ring index of its next unread record
-SM_LEFT = const(1)  # words left to read
-SM_LOOPS = const(2)  # loop of its last record
-SM_COUNT = const(3)  # counter of its last record
-SM_WORD = const(4)  # its last word (NONE: unknown)
-SM_HEAD = const(5)  # loop of its next record (NONE: as S_HT)
-SM_CHKL = const(6)  # loop of its pending check
-SM_CHKB = const(7)  # channels of the check (0: none)
-S_START = const(48)  # per channel: time its open event started (NONE, OLD)
-S_EDGES = const(72)  # the histogram's first N_BINS - 1 edges (ns)
-S_DEBRUIJN = const(80)  # 32 entries: bit index of ((x & -x) * DEBRUIJN) >> 27
-ST_WORDS = const(112)
-DEBRUIJN = const(0x077CB531)
-NONE = const(0x3FFFFFFF)  # above every time: an empty candidate never comes first
-OLD = const(0x3FFFFFFE)  # started before the time base
-REL_LIMIT = const(1 << 29)  # relative times stay below this (4.3 s)
-REL_LOOPS = const(1 << 26)  # relative loops and counter gaps stay below this
-ROOM_LOOPS = const(1 << 24)  # the time base lies this far (0.67 s) before the oldest SM's last record
-LONG_CYCLES = const(1 << 27)  # an event this long (1.07 s) is timed in Python (ns > 2**30)
-
-
-@micropython.viper
-def _merge(st: ptr32, ring: ptr32, acc: ptr32) -> int:
-    merged = int(st[S_MERGED])
-    cut = int(st[S_CUT])
-    chmask = int(st[S_CHMASK])
-    wmask = int(st[S_WMASK])
-    m32 = int(st[S_M32])
-    n = 0
-    while True:
-        # The earliest record or check, in EventDetector._step's order (strictly earlier wins);
-        # unrolled on purpose: a constant index is one load, a loop over j computes every index.
-        t = NONE
-        k = 0
-        rec = 0
-        x = int(st[S_HT])
-        if x < t:
-            t = x
-            rec = 1
-        x = int(st[S_CT])
-        if x < t:
-            t = x
-            rec = 0
-        x = int(st[S_HT + 1])
-        if x < t:
-            t = x
-            k = 1
-            rec = 1
-        x = int(st[S_CT + 1])
-        if x < t:
-            t = x
-            k = 1
-            rec = 0
-        x = int(st[S_HT + 2])
-        if x < t:
-            t = x
-            k = 2
-            rec = 1
-        x = int(st[S_CT + 2])
-        if x < t:
-            t = x
-            k = 2
-            rec = 0
-        if t > cut:
-            break  # (NONE: nothing left)
-        # SM k's words and ring (constant offsets from a pointer: cheaper than st[b + i] in viper)
-        sm = ptr32(uint(st) + ((SMB + SMW * k) << 2))
-        rk = ptr32(uint(ring) + ((int(st[S_RW]) * k) << 2))
-        idx = 0
-        if rec:
-            idx = int(sm[SM_IDX])
-            word = int(rk[idx]) & chmask
-            prev = int(sm[SM_WORD])
-            if prev == NONE:
-                break  # a new reference after a loss: Python
-            eff = word ^ prev
-            m = int(sm[SM_HEAD])
-            if int(st[S_CT + k]) == t:  # its check on this same sample: taken with the record
-                eff |= int(sm[SM_CHKB])
-                rec = 2
-            eff &= word ^ merged
-        else:
-            word = int(sm[SM_WORD])
-            if word == NONE:
-                sm[SM_CHKB] = 0
-                st[S_CT + k] = NONE
-                continue
-            eff = int(sm[SM_CHKB]) & (word ^ merged)
-            m = int(sm[SM_CHKL])
-        # An event this step ends must be one 32 bits can time; else Python takes the step.
-        e = eff & word
-        ok = 1
-        while e:
-            low = e & (0 - e)
-            e ^= low
-            c = int(st[S_DEBRUIJN + ((((low * DEBRUIJN) & m32) >> 27) & 31)])
-            s = int(st[S_START + c])
-            if s == OLD or (s != NONE and t - s >= LONG_CYCLES):
-                ok = 0
-        if not ok:
-            break
-        if rec:
-            cnt = int(rk[((idx + 1) & wmask)])
-            idx = (idx + 2) & wmask
-            left = int(sm[SM_LEFT]) - 2
-            sm[SM_IDX] = idx
-            sm[SM_LEFT] = left
-            sm[SM_LOOPS] = m
-            sm[SM_COUNT] = cnt
-            sm[SM_WORD] = word
-            h = NONE
-            ht = NONE
-            if left:
-                d = (cnt - int(rk[((idx + 1) & wmask)])) & m32
-                if d > 0 and d < REL_LOOPS:  # else 0 (2**32 loops) or too far: Python
-                    h = m + d
-                    ht = t + 5 * d
-            sm[SM_HEAD] = h
-            st[S_HT + k] = ht
-            st[S_LASTT] = t
-            n += 1
-        if rec != 1:
-            sm[SM_CHKB] = 0
-            st[S_CT + k] = NONE
-        if not eff:
-            continue
-        merged ^= eff
-        # Edges: starts and ends of events.
-        e = eff
-        while e:
-            low = e & (0 - e)
-            e ^= low
-            c = int(st[S_DEBRUIJN + ((((low * DEBRUIJN) & m32) >> 27) & 31)])
-            if word & low:
-                s = int(st[S_START + c])
-                if s != NONE:
-                    st[S_START + c] = NONE
-                    ln = (t - s) * 8
-                    if ln >= int(st[S_MINNS]):
-                        a = int(st[S_OFAIL]) + c
-                        acc[a] = int(acc[a]) + 1
-                    else:
-                        acc[c] = int(acc[c]) + 1
-                        bb = 0
-                        while bb < 5 and ln >= int(st[S_EDGES + bb]):
-                            bb += 1
-                        a = int(st[S_OHIST]) + 6 * c + bb
-                        acc[a] = int(acc[a]) + 1
-                    a = int(st[S_OLONG]) + c
-                    lg = int(acc[a])
-                    if (lg >> 30) == 0 and lg < ln:  # >= 2**30 (set in Python): longer
-                        acc[a] = ln
-                    if ln >= int(st[S_LOGMIN]):
-                        i = int(st[S_EVN])
-                        if i < int(st[S_EVMAX]):
-                            acc[int(st[S_OEVCH]) + i] = c
-                            acc[int(st[S_OEVLEN]) + i] = ln
-                            acc[int(st[S_OEVT]) + i] = s
-                            st[S_EVN] = i + 1
-                        else:
-                            st[S_DROP] = int(st[S_DROP]) + 1
-            else:
-                st[S_START + c] = t
-        # SMs that still disagree on these channels: their next sample decides again.
-        j = 0
-        while j < 3:
-            smj = ptr32(uint(st) + ((SMB + SMW * j) << 2))
-            w = int(smj[SM_WORD])
-            if w != NONE:
-                dis = (w ^ merged) & eff
-                if dis:
-                    cb = int(smj[SM_CHKB])
-                    if not cb:
-                        # Its first sample after t (t is a sample of SM k, loop m): the one after
-                        # its own record takes two loops.
-                        nl = m
-                        if k >= j:
-                            nl += 1
-                        if nl == int(smj[SM_LOOPS]) + 1:
-                            nl += 1
-                        smj[SM_CHKL] = nl
-                        st[S_CT + j] = 4 + 2 * j + 5 * nl
-                    smj[SM_CHKB] = cb | dis
-            j += 1
-    st[S_MERGED] = merged
-    return n
