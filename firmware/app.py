@@ -3,26 +3,54 @@
 # Everything the host sends is checked against protocol.COMMANDS before anything moves; every
 # refusal is an `err` frame naming the command. A run, a refusal or a failure all end with
 # every relay open and every source off.
+#
+# A long-lived device: the fixture stays powered across many host commands (RUN, MONITOR, CAL in
+# any order, for days), so every large buffer (the detector's rings, the event log) is allocated
+# once at boot, before the heap fragments. The watchdog (WDT_MS) is fed by the idle loop and by
+# every long procedure through tick(); a hang resets the board, and the board boots safe. START
+# pressed while a command runs is latched by tick() and runs when that command ends.
 
 import json
 
+import machine
+import micropython
+
+import calibration
 import fixture_store
+import monitor
 import protocol
 import spec5861
 from fixture import Fixture
 from link import Link
-from sequencer import Sequencer
+from sequencer import Aborted, Sequencer
 
 CONFIG_FILE = "config.json"  # what START runs: {"pins": 40, "stage": "initial"}
+WDT_MS = 5000  # the RP2040's watchdog allows at most 8388 ms; a drain or a measurement takes ms
+# RP2040 WATCHDOG CTRL (base 0x40058000) through its atomic clear alias (+0x3000): bit 30 ENABLE.
+# MicroPython's WDT has no deinit; handing the port to the REPL (mpremote) clears ENABLE as the
+# pico-sdk's watchdog_disable() does, or the board would reset in the middle of a deploy.
+WATCHDOG_CTRL_CLR = 0x40058000 + 0x3000
+WATCHDOG_CTRL_ENABLE = 1 << 30
+_RESET_CAUSES = {machine.PWRON_RESET: "power-on", machine.WDT_RESET: "watchdog"}
+
+
+class ReplRequested(Exception):
+    """The host asked for MicroPython's REPL (REPL, or mpremote's Ctrl-C Ctrl-A)."""
 
 
 class App:
-    def __init__(self, fx, link):
+    def __init__(self, fx, link, wdt=None, det=None):
         self.fx = fx
         self.link = link
+        self.wdt = wdt
         self.seq = Sequencer(fx, link)
         self.seq.abort_check = self._abort_requested
         self.busy = False
+        self.start_latched = False  # START pressed while busy: runs when the command ends
+        try:
+            self.reset_cause = _RESET_CAUSES.get(machine.reset_cause(), "other")
+        except Exception:
+            self.reset_cause = "unknown"
         self.fixture_id = getattr(fx, "fixture_id", None) or ("FX-" + fx.uid[-8:])
         # The fixture has no clock: `today` is the last date a host sent (RUN/CALINFO date=).
         self.today = None
@@ -32,6 +60,24 @@ class App:
         self._zero = None  # pending CAL step=zero: (positions, [raw mΩ contacts], [raw mΩ anchors])
         self._gain = None  # pending CAL step=gain: gain
         self.load_cal()
+        # The monitor's detector rings and event log, allocated now (main() makes the detector
+        # first of all): after a run the heap is fragmented and could not hold them in one piece.
+        self.monitor = monitor.Monitor(fx, link, self._answer_busy, self.tick, det)
+
+    def tick(self):
+        """Called by every long procedure between its steps (and by the idle loop): feeds the
+        watchdog and latches a START press. Cheap: one I2C read at most."""
+        if self.wdt is not None:
+            self.wdt.feed()
+        if self.busy and self.fx.panel.start_pressed() and not self.start_latched:
+            self.start_latched = True
+            self.link.send(protocol.K_LOG, {"level": "info", "msg": "START pressed while busy: it runs when this command ends"})
+
+    def _answer_busy(self, cmd_id, verb):
+        if verb == "STATUS":
+            self.status(cmd_id)
+        else:
+            self.hello(cmd_id)
 
     # -- EEPROM: calibration, cycles ---------------------------------------------------------
 
@@ -138,9 +184,18 @@ class App:
                 "max_positions": self.fx.board.MAX_POSITIONS,
                 "calibration": self.cal_summary(),
                 "cycles": self.cycles_count(),
-                "faults": list(getattr(self.fx, "faults", [])),
+                "faults": self.faults(),
+                "reset_cause": self.reset_cause,
+                "watchdog_ms": WDT_MS if self.wdt is not None else None,
+                "link": self.link.stats(),
             },
         )
+
+    def faults(self):
+        f = list(getattr(self.fx, "faults", []))
+        if not getattr(monitor.ed, "NATIVE", True):
+            f.append("event_merge: native merge not loaded (deploy event_merge.mpy): the detector decodes in Python, slower")
+        return f
 
     def status(self, cmd_id):
         fx = self.fx
@@ -152,6 +207,8 @@ class App:
                 "source_on": fx.source.is_on(),
                 "lid_closed": fx.panel.lid_closed(),
                 "busy": self.busy,
+                "start_latched": self.start_latched,
+                "link": self.link.stats(),
             },
         )
 
@@ -188,6 +245,11 @@ class App:
             self.dispatch(cmd_id, verb, args)
         except protocol.ProtocolError as e:
             self.link.reply_error(cmd_id, e.code, e.msg)
+        except ReplRequested:
+            raise
+        except MemoryError as e:  # not the hardware's fault: say so (a firmware bug to report)
+            self.fx.safe()
+            self.link.reply_error(cmd_id, protocol.E_HW, "out of memory: %s" % e)
         except Exception as e:  # a driver or hardware failure: safe first, then say so
             self.fx.safe()
             self.link.reply_error(cmd_id, protocol.E_HW, "%s: %s" % (type(e).__name__, e))
@@ -204,6 +266,10 @@ class App:
         elif verb == "ABORT":  # nothing running: nothing to abort, still an answer
             self.fx.safe()
             link.send(protocol.K_OK, {"id": cmd_id, "running": False})
+        elif verb == "REPL":
+            self.fx.safe()
+            link.send(protocol.K_OK, {"id": cmd_id, "repl": True})
+            raise ReplRequested()
         elif verb == "RUN":
             pins, stage, cur = self._validate_run(args)
             self._lid_closed()
@@ -212,7 +278,13 @@ class App:
         elif verb == "SELFCHECK":
             pins, _, cur = self._validate_run(args)
             self._lid_closed()
-            ok = self.seq.selfcheck_only(cmd_id, pins, cur)
+            self.busy = True
+            try:
+                ok = self.seq.selfcheck_only(cmd_id, pins, cur)
+            except Aborted:
+                raise protocol.ProtocolError(protocol.E_ABORT, "SELFCHECK aborted by the host")
+            finally:
+                self.busy = False
             link.send(protocol.K_OK, {"id": cmd_id, "ok": ok})
         elif verb == "MEASURE":
             self._measure(cmd_id, args)
@@ -222,12 +294,12 @@ class App:
                 json.dump({"pins": pins, "stage": stage}, f)
             link.send(protocol.K_OK, {"id": cmd_id, "pins": pins, "stage": stage})
         elif verb in ("IDENT", "CAL", "CALINFO", "CYCLES"):
-            import calibration  # loaded when used: the heap stays free for runs
-
-            calibration.handle(self, cmd_id, verb, args)
+            self.busy = True
+            try:
+                calibration.handle(self, cmd_id, verb, args)
+            finally:
+                self.busy = False
         elif verb in ("MONITOR", "MSTATUS", "MSTOP", "EVENTS"):
-            import monitor  # discontinuity monitoring: loaded when used
-
             monitor.handle(self, cmd_id, verb, args)
         else:  # in COMMANDS but not handled here: a firmware bug, say so instead of crashing
             raise protocol.ProtocolError(protocol.E_VERB, "%s is not implemented" % verb)
@@ -238,16 +310,20 @@ class App:
         if ("pin" in args) == ("anchor" in args):
             raise protocol.ProtocolError(protocol.E_ARG, "MEASURE needs exactly one of pin= or anchor=")
         m = self.seq.m
+        stage = args.get("stage", "initial")
+        if "pin" in args and args["pin"] > pins:
+            raise protocol.ProtocolError(protocol.E_RANGE, "pin=%d: a %d-position pair has pins 1..%d" % (args["pin"], pins, pins))
         self.fx.source.set_limit_ma(spec5861.current_limit_ma(pins, anchor="anchor" in args))
         try:
             if "pin" in args:
-                if args["pin"] > pins:
-                    raise protocol.ProtocolError(protocol.E_RANGE, "pin=%d: a %d-position pair has pins 1..%d" % (args["pin"], pins, pins))
                 r = m.contact(args["pin"], cur)
-                self.seq.send_result(protocol.K_CONTACT, "pin", args["pin"], cmd_id, r, spec5861.CONTACT_LIMIT_MOHM, "PASS" if r.fault is None else "FAIL")
+                lim = spec5861.CONTACT_LIMIT_MOHM
+                kind, key, n = protocol.K_CONTACT, "pin", args["pin"]
             else:
                 r = m.anchor(args["anchor"], cur)
-                self.seq.send_result(protocol.K_ANCHOR, "anchor", args["anchor"], cmd_id, r, spec5861.ANCHOR_LIMIT_MOHM["initial"], "PASS" if r.fault is None else "FAIL")
+                lim = spec5861.ANCHOR_LIMIT_MOHM[stage]
+                kind, key, n = protocol.K_ANCHOR, "anchor", args["anchor"]
+            self.seq.send_result(kind, key, n, cmd_id, r, lim, self.seq.judge(r, lim))
         finally:
             self.fx.safe()
         self.link.send(protocol.K_OK, {"id": cmd_id})
@@ -261,6 +337,7 @@ class App:
 
     def _abort_requested(self):
         """Called between measurements: answer what arrived meanwhile; True to abort."""
+        self.tick()
         while True:
             line = self.link.read_line(0)
             if line is None:
@@ -273,6 +350,9 @@ class App:
             if verb == "ABORT":
                 self.link.send(protocol.K_OK, {"id": cmd_id, "running": True})
                 return True
+            if verb == "REPL":  # no: a run in progress ends first (ABORT), nothing is dropped
+                self.link.reply_error(cmd_id, protocol.E_STATE, "busy: a run is in progress (ABORT it first)")
+                continue
             if verb == "STATUS":
                 self.status(cmd_id)
             elif verb == "HELLO":
@@ -281,6 +361,7 @@ class App:
                 self.link.reply_error(cmd_id, protocol.E_STATE, "busy: a run is in progress (send ABORT)")
 
     def start_button(self):
+        self.start_latched = False
         try:
             with open(CONFIG_FILE) as f:
                 cfg = json.load(f)
@@ -301,24 +382,52 @@ class App:
         self._run(0, pins, stage, cur, None, "button", cal, cyc)
 
     def loop(self):
+        """Serve until the host asks for the REPL (returns) or the firmware fails (raises)."""
         self.hello(0)
-        while True:
-            line = self.link.read_line(20)
-            if line is not None:
-                self.handle(line)
-            if self.fx.panel.start_pressed():
-                self.start_button()
+        link = self.link
+        try:
+            while True:
+                self.tick()
+                line = link.read_line(20)
+                if line is not None:
+                    self.handle(line)
+                if link.repl_requested:
+                    raise ReplRequested()
+                try:
+                    if self.start_latched or self.fx.panel.start_pressed():
+                        self.start_button()
+                except Exception as e:  # the panel's bus failed: safe, say so, keep serving
+                    self.fx.safe()
+                    link.send(protocol.K_LOG, {"level": "error", "msg": "START: %s: %s" % (type(e).__name__, e)})
+        except ReplRequested:
+            self.fx.safe()
+            self.link.send(protocol.K_LOG, {"level": "info", "msg": "application ended: MicroPython REPL on this port"})
+
+
+def release_for_repl():
+    """Give the port to the REPL as MicroPython left it: Ctrl-C on, no watchdog."""
+    try:
+        machine.mem32[WATCHDOG_CTRL_CLR] = WATCHDOG_CTRL_ENABLE
+    except Exception:
+        pass
+    micropython.kbd_intr(3)
 
 
 def main():
     link = Link()
     fx = None
+    # Ctrl-C off while the application runs: on USB CDC a stray 0x03 would raise
+    # KeyboardInterrupt anywhere (it is not an Exception) and leave the fixture at the REPL.
+    micropython.kbd_intr(-1)
     try:
+        det = monitor.make_detector()  # the largest buffers first, while the heap is in one piece
         fx = Fixture()
-        App(fx, link).loop()
+        wdt = machine.WDT(timeout=WDT_MS)
+        App(fx, link, wdt, det).loop()
     except Exception as e:
         link.send(protocol.K_LOG, {"level": "error", "msg": "fixture stopped: %s: %s" % (type(e).__name__, e)})
         raise
     finally:
         if fx is not None:
             fx.safe()
+        release_for_repl()

@@ -86,6 +86,7 @@ def calibrate(app, cmd_id, args):
             contacts = []
             anchors = []
             for p in range(1, pins + 1):
+                app.tick()  # the watchdog, a latched START
                 r = m.contact(p, cur)
                 _cal_frame(app, cmd_id, "zero", "pin", p, r)
                 contacts.append(_coupon_check("position %d" % p, r))
@@ -101,10 +102,14 @@ def calibrate(app, cmd_id, args):
             )
         else:  # gain: the reference resistors (4-terminal standards) on the matrix
             cur = args.get("current_ma", spec5861.LLCR_CURRENT_MA_DEFAULT)
+            if cur > spec5861.LLCR_CURRENT_MA_MAX:
+                raise protocol.ProtocolError(
+                    protocol.E_RANGE, "current_ma=%d: the low-level method allows at most %d mA" % (cur, spec5861.LLCR_CURRENT_MA_MAX))
             app.fx.source.set_limit_ma(spec5861.LLCR_CURRENT_MA_MAX)
             refs = app.fx.board.REF_RESISTORS_MOHM
             gains = []
             for k in range(len(refs)):
+                app.tick()
                 r = m.reference(k, cur)
                 _cal_frame(app, cmd_id, "gain", "ref", k + 1, r)
                 if r.r_mohm is None or r.r_mohm <= 0:

@@ -14,9 +14,16 @@
 #    the event log and send it as an `event` frame (seq n from 1, channel, pins, t_us since the
 #    start, len_ns); glitches (< 1 us) are only counted, in the per-channel histograms; a
 #    `mstatus` frame every second (elapsed, counts, longest, losses); the host's commands are
-#    answered without stopping (MSTATUS, MSTOP, EVENTS since=K, STATUS, HELLO).
+#    answered without stopping (MSTATUS, MSTOP, EVENTS since=K, STATUS, HELLO). The lid is read
+#    every HOST_MS: opened, the monitor currents go off at once and the window ends as ERROR (the
+#    pair may have been unmated under current; nothing after that is a measurement).
 # 4. `mdone`: the verdict and the whole summary (histograms too). Safe state at the end and on
 #    any error (monitor sources off, relays open).
+#
+# The detector and the event log are allocated once, when the app boots (app.py), and reused by
+# every window: a fixture stays powered across RUN, MONITOR and CAL for days. Every drain calls
+# the app's tick() (watchdog, START latch). A host that stops reading costs nothing here: the link
+# drops frames without blocking (link.py) and the events wait in the log for EVENTS since=K.
 #
 # The event log is a ring of LOG_N failures that outlives the frames: a host that was away asks
 # `EVENTS since=K` and gets every event after K again (frames carry `replay`), so nothing is lost
@@ -54,23 +61,28 @@ SELF_CHECK_US = (0.5, 1.0, 2.0)
 PASS = "PASS"
 FAIL = "FAIL"
 INVALID = "INVALID"
+ERROR = "ERROR"  # the window could not be measured to its end (lid opened)
+LID_OPENED = "lid opened"
 
 
 class SelfCheckError(Exception):
     pass
 
 
+def make_detector():
+    """The detector and its rings: the largest buffers of the firmware (3 x 8 KiB rings, aligned,
+    and the event buffer). app.main() makes it first thing at boot, while the heap is in one piece."""
+    return ed.EventDetector(pin_base=board.EVENT_PIN_BASE, channels=board.EVENT_CHANNELS, ring_bits=RING_BITS,
+                            max_events=DET_EVENTS)
+
+
 class Monitor:
-    def __init__(self, fx, link, answer=None):
+    def __init__(self, fx, link, answer=None, tick=None, det=None):
         self.fx = fx
         self.link = link
         self.answer = answer  # callable(cmd_id, verb) for STATUS/HELLO while monitoring
-        self.det = ed.EventDetector(
-            pin_base=board.EVENT_PIN_BASE,
-            channels=board.EVENT_CHANNELS,
-            ring_bits=RING_BITS,
-            max_events=DET_EVENTS,
-        )
+        self.tick = tick  # callable() once per drain: the app's watchdog feed and START latch
+        self.det = det or make_detector()
         self.ref = None  # type: ed.ReferenceInterrupter | None
         self.log_ch = array.array("B", [0] * LOG_N)
         self.log_t = array.array("q", [0] * LOG_N)
@@ -92,6 +104,7 @@ class Monitor:
         self.label = None  # type: str | None
         self.checks = []  # type: list
         self.open_at_end = []  # type: list
+        self.error = None  # type: str | None
 
     # -- self-check ------------------------------------------------------------------------
 
@@ -177,11 +190,14 @@ class Monitor:
             )
             det.start()
             self._loop(cmd_id, seconds * 1000)
+            if self.stop_reason == LID_OPENED:
+                fx.safe()  # before anything else: the currents off
             det.stop()
             det.drain()
             self._stop_detector()
             self._collect()
-            self._open_at_end()
+            if self.stop_reason != LID_OPENED:  # an event open when the lid opened is no measurement
+                self._open_at_end()
             self._send_pending(1 << 30)
         finally:
             self._stop_detector()
@@ -201,6 +217,8 @@ class Monitor:
         next_drain = DRAIN_MS
         next_status = STATUS_MS
         next_host = 0
+        tick = self.tick
+        panel = self.fx.panel
         while True:
             el = time.ticks_diff(time.ticks_ms(), t0)
             wait = next_drain - el
@@ -212,6 +230,8 @@ class Monitor:
             self._collect()
             self._send_pending(SEND_BURST)
             self.elapsed_ms = el
+            if tick is not None:
+                tick()
             if el >= next_status:
                 self.send_status(cmd_id)
                 next_status = el - el % STATUS_MS + STATUS_MS
@@ -219,6 +239,11 @@ class Monitor:
                 self.stop_reason = "done"
                 return
             if el >= next_host:
+                if not panel.lid_closed():
+                    self.fx.monitor(False)  # the currents off now; safe() follows
+                    self.stop_reason = LID_OPENED
+                    self.error = "the lid was opened during monitoring at %d ms: monitor currents switched off" % el
+                    return
                 self._host(cmd_id)  # the host's commands, answered within HOST_MS
                 next_host = el - el % HOST_MS + HOST_MS
                 if self.stop_reason is not None:
@@ -272,13 +297,14 @@ class Monitor:
             p["replay"] = True
         if seq in self.open_at_end:
             p["open_at_end"] = True
-        self.link.send(protocol.K_EVENT, p)
+        return self.link.send(protocol.K_EVENT, p)
 
     def _send_pending(self, burst):
         n = 0
         while self.sent_upto < self.n_events and n < burst:
+            if not self._event_frame(self.session, self.sent_upto + 1, False):
+                return  # the host is not reading: the event stays unsent in the log
             self.sent_upto += 1
-            self._event_frame(self.session, self.sent_upto, False)
             n += 1
 
     def replay(self, cmd_id, since):
@@ -322,6 +348,8 @@ class Monitor:
                 link.send(protocol.K_OK, {"id": cid, "running": True})
             elif verb in ("STATUS", "HELLO") and self.answer is not None:
                 self.answer(cid, verb)
+            elif verb == "REPL":
+                link.reply_error(cid, protocol.E_STATE, "busy: monitoring is in progress (MSTOP it first)")
             else:
                 link.reply_error(cid, protocol.E_STATE, "busy: monitoring is in progress (MSTOP ends it)")
 
@@ -335,6 +363,7 @@ class Monitor:
             "event_buffer_dropped": det.ev_dropped,
             "log_overflow": self.log_overflow,
             "link_bytes_dropped": self.link.bytes_dropped,
+            "link_frames_dropped": self.link.frames_dropped,
         }
 
     def lost_data(self):
@@ -342,6 +371,8 @@ class Monitor:
         return det.stalls + det.overrun_records + det.ev_dropped + self.log_overflow
 
     def verdict(self):
+        if self.stop_reason == LID_OPENED:
+            return ERROR
         if self.lost_data():
             return INVALID
         det = self.det
@@ -372,7 +403,8 @@ class Monitor:
             "hist": [list(det.hist[c * ed.N_BINS:(c + 1) * ed.N_BINS]) for c in range(det.channels)],
             "lost": self.losses(), "first_loss_us": det.first_loss_us(), "records": det.records,
             "definition": ed.event_definition(),
-            "checks": self.checks, "open_at_end": self.open_at_end,
+            "checks": self.checks, "open_at_end": self.open_at_end, "error": self.error,
+            "link": self.link.stats(),
         }
 
 
@@ -383,7 +415,7 @@ def handle(app, cmd_id, verb, args):
     """The app's entry for MONITOR, MSTATUS, MSTOP and EVENTS (outside a monitoring run; during
     one, Monitor._host answers them)."""
     link = app.link
-    mon = getattr(app, "monitor", None)
+    mon = app.monitor  # allocated at boot
     if verb == "MONITOR":
         pins = args["pins"]
         why = spec5861.positions_error(pins, app.fx.board.MAX_POSITIONS)
@@ -391,16 +423,6 @@ def handle(app, cmd_id, verb, args):
             raise protocol.ProtocolError(protocol.E_RANGE, "pins=%d: %s" % (pins, why))
         if not app.fx.panel.lid_closed():
             raise protocol.ProtocolError(protocol.E_STATE, "the lid is open: close it to monitor")
-        if mon is None:
-
-            def answer(cid, v):
-                if v == "STATUS":
-                    app.status(cid)
-                else:
-                    app.hello(cid)
-
-            mon = Monitor(app.fx, link, answer)
-            app.monitor = mon
         app.busy = True
         try:
             mon.run(cmd_id, pins, args["seconds"], args.get("axis"), args.get("label"))
@@ -409,7 +431,7 @@ def handle(app, cmd_id, verb, args):
         finally:
             app.busy = False
             app.fx.safe()
-    elif mon is None:  # nothing monitored since boot
+    elif mon.session is None:  # nothing monitored since boot
         if verb == "EVENTS":
             link.send(protocol.K_OK, {"id": cmd_id, "session": None, "since": args["since"], "first": 1, "last": 0,
                                       "missing": 0, "events": 0, "running": False})

@@ -86,6 +86,7 @@ COMMANDS = {  # type: dict[str, dict[str, tuple]]
     },
     "MEASURE": {
         "pins": (INT, True, 2, 200),
+        "stage": (STR, False, ("initial", "after"), None),  # which anchor limit applies
         "pin": (INT, False, 1, 200),
         "anchor": (INT, False, 1, 2),
         "current_ma": (INT, False, 1, 5000),

@@ -192,11 +192,9 @@ class Sequencer:
         for pin in range(1, positions + 1):
             self._check_live()
             r = self.m.contact(pin, current_ma)
-            if r.fault is None and r.r_mohm is not None and r.r_mohm > limit:
-                r.fault = HIGH
             if r.fault is None and pin in bridged:
                 r.fault = SHORT
-            v = PASS if r.fault is None else (ERROR if r.fault == PROBE else FAIL)
+            v = self.judge(r, limit)
             if v == ERROR:
                 verdict = ERROR
             elif v == FAIL and pin not in failed:
@@ -210,9 +208,7 @@ class Sequencer:
         for a in range(1, spec5861.ANCHORS + 1):
             self._check_live()
             r = self.m.anchor(a, current_ma)
-            if r.fault is None and r.r_mohm is not None and r.r_mohm > limit:
-                r.fault = HIGH
-            v = PASS if r.fault is None else (ERROR if r.fault == PROBE else FAIL)
+            v = self.judge(r, limit)
             if v == ERROR:
                 verdict = ERROR
             elif v == FAIL:
@@ -220,6 +216,16 @@ class Sequencer:
                 failed.append("A%d" % a)
             self.send_result(protocol.K_ANCHOR, "anchor", a, cmd_id, r, limit, v)
         return verdict
+
+    @staticmethod
+    def judge(r, limit):
+        """A 4-wire result against its limit: PASS, FAIL (open, high, short) or ERROR (the
+        fixture's own probe fault). Marks r.fault HIGH when the value is over the limit."""
+        if r.fault is None and r.r_mohm is not None and r.r_mohm > limit:
+            r.fault = HIGH
+        if r.fault is None:
+            return PASS
+        return ERROR if r.fault == PROBE else FAIL
 
     def send_result(self, kind, key, number, cmd_id, r, limit, verdict):
         self.link.send(

@@ -132,6 +132,8 @@ class L:
     def send(s, k, p): frames.append((k, p))
     def reply_error(s, i, c, m): frames.append(("err", {"id": i, "code": c, "msg": m}))
     def read_line(s, t=0): return None
+    def stats(s): return {}
+    repl_requested = False
 fx = Fixture(); a = app.App(fx, L())
 for _ in range(28):
     fx.store.bump_cycles()

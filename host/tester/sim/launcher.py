@@ -1,7 +1,7 @@
 """The simulated fixture: the real firmware on the MicroPython unix interpreter, behind a
 pseudo-terminal that the host opens with pyserial exactly like a real USB port.
 
-    with SimFixture(scenario_dict, workdir) as sim:
+    with SimFixture(scenario_dict) as sim:          # workdir=None: a temporary one, removed at the end
         link = Link.open(sim.port)
 
 Layout of `workdir`:
@@ -14,19 +14,36 @@ Layout of `workdir`:
 
 Two pseudo-terminals: the interpreter's stdin/stdout on the slave of A, the host on the slave of
 B, both raw with no echo, and a relay thread between the two masters. The relay is the USB
-cable: `unplug()` closes B (the host's reads then fail as on a pulled cable) and `replug()`
-makes a new one behind the same symlink; `drop_after_frames=K` forwards K device frames and
-then nothing more (a fixture that stops answering mid-run).
+cable and the device's USB CDC driver:
+
+- it never blocks: both masters are non-blocking, with a bounded buffer each way;
+- device -> host: the device's TX FIFO (DEVICE_TX_FIFO); when the host does not read, the
+  interpreter's writes wait and after TX_TIMEOUT_S what it wrote is dropped (counted);
+- host -> device: a 0x03 raises KeyboardInterrupt in the interpreter (SIGINT) when it has the
+  keyboard interrupt on (micropython.kbd_intr(3)), and is an ordinary byte otherwise;
+- `unplug()` closes B (the host's reads then fail as on a pulled cable), `replug()` makes a new
+  one behind the same symlink; `drop_after_frames=K` forwards K device frames and then nothing
+  more (a fixture that stops answering mid-run).
+
+The interpreter dies with its host: PR_SET_PDEATHSIG, and pty A is its controlling terminal, so
+A's master closing (the host gone, however it went) hangs it up. A temporary workdir is removed
+by `close()` or, if the host is killed, by a small reaper process that waits for the host to go.
 """
 
+import ctypes
+import fcntl
 import json
 import os
+import queue
 import select
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import termios
 import threading
+import time
 import tty
 from pathlib import Path
 
@@ -36,7 +53,22 @@ from tester.firmware import BOARDS_DIR, FIRMWARE_DIR
 # the firmware: ~60 KB of it. `make bench` reports the firmware's own share against the device's
 # ~200 KB; here the simulated fixture gets room for both.
 HEAPSIZE = "512K"
-OUT_BUFFER_MAX = 4 << 20  # bytes the relay holds for a host that is slow to read
+
+# The device's CDC path (MicroPython shared/tinyusb/mp_usbd_cdc.c, TinyUSB's CFG_TUD_CDC_*
+# buffers): a 256-byte TX FIFO; a write that finds it full waits for the host, and after 500 ms
+# without room the rest of that write is dropped. The host side of pty B holds ~20 KiB (measured
+# on Linux), which stands for the host's own cdc-acm/tty buffering, so the relay adds only the
+# device's FIFO. Pty A (interpreter -> relay) holds another ~20 KiB the device does not have:
+# the simulated firmware sees congestion later than a Pico would, never sooner.
+DEVICE_TX_FIFO = 256
+TX_TIMEOUT_S = 0.5
+# Host -> device: TinyUSB's RX FIFO (256 B) and MicroPython's stdin ring (512 B, rounded up).
+# When they are full the device NAKs and the host's write waits in its kernel: slow, not lost.
+DEVICE_RX_BUFFER = 1024
+CTRL_C = 0x03
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_libc = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: the child only calls it
 
 
 def micropython_exe():
@@ -69,50 +101,138 @@ def stage_filesystem(fs):
     return fs
 
 
+def catches_sigint(pid):
+    """True if process `pid` has a SIGINT handler installed (Linux /proc SigCgt). The unix port
+    installs one exactly while its interrupt char is set (kbd_intr(3)) and restores SIG_DFL for
+    kbd_intr(-1): a SIGINT then would kill the interpreter instead of raising KeyboardInterrupt."""
+    try:
+        with open("/proc/%d/status" % pid, "rb") as f:
+            for line in f:
+                if line.startswith(b"SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
+def _child_setup(host_pid):
+    """In the forked child, before exec (after start_new_session's setsid)."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != host_pid:  # the host died before prctl took effect
+        os._exit(1)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # stdin (pty A) becomes the controlling terminal
+
+
+# PR_SET_PDEATHSIG fires when the *thread* that forked ends, not the process: fork from the main
+# thread, or from one thread that lives as long as the process.
+_spawn_q = None
+_spawn_lock = threading.Lock()
+
+
+def _spawner():
+    while True:
+        fn, box, done = _spawn_q.get()
+        try:
+            box.append(fn())
+        except BaseException as e:  # handed back to the caller
+            box.append(e)
+        done.set()
+
+
+def _spawn(fn):
+    global _spawn_q
+    if threading.current_thread() is threading.main_thread():
+        return fn()
+    with _spawn_lock:
+        if _spawn_q is None:
+            _spawn_q = queue.Queue()
+            threading.Thread(target=_spawner, name="sim-spawner", daemon=True).start()
+    box, done = [], threading.Event()
+    _spawn_q.put((fn, box, done))
+    done.wait()
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+
+
+# Removes a temporary workdir once its host is gone: stdin is a pipe only the host holds, so EOF
+# means the host ended, however it ended (SIGKILL included). Twice: the interpreter is killed
+# just after the host's descriptors close and may still write a file in between.
+_REAPER = (
+    "import shutil,sys,time\n"
+    "sys.stdin.buffer.read()\n"
+    "for _ in range(3):\n"
+    "    shutil.rmtree(sys.argv[1], ignore_errors=True)\n"
+    "    time.sleep(0.2)\n"
+)
+
+
 class PtyBridge:
     """A child process on pseudo-terminal A, a host port on pseudo-terminal B, and the relay.
 
-    Generic on purpose (the process is any command); SimFixture runs the firmware in it."""
+    Generic on purpose (the process is any command); SimFixture runs the firmware in it.
+    `workdir=None`: a temporary directory, removed when the bridge ends (or its host dies)."""
 
-    def __init__(self, argv, workdir, env=None, cwd=None, drop_after_frames=None):
-        self.workdir = Path(workdir)
+    def __init__(self, argv, workdir=None, env=None, cwd=None, drop_after_frames=None):
+        self.owns_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="tester-sim-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / "sim.log"
         self.port = str(self.workdir / "ttySIM")
         self.drop_after_frames = drop_after_frames
         self.frames_forwarded = 0
         self.device_tail = bytearray()  # the last bytes the fixture wrote (tracebacks go there)
-        self.bytes_dropped = 0
+        self.bytes_dropped = 0  # device output lost: unplugged, dropped frames, TX timeouts
+        self.tx_timeouts = 0  # times the device's TX FIFO stayed full for TX_TIMEOUT_S
+        self.interrupts = 0  # 0x03 bytes delivered as KeyboardInterrupt (SIGINT)
         self._argv = argv
         self._env = env
         self._cwd = cwd
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._plugged = False
-        self._to_host = bytearray()
+        self._to_host = bytearray()  # the device's TX FIFO
+        self._to_dev = bytearray()  # the device's RX FIFO and stdin ring
+        self._full_since = None  # when the TX FIFO last had no room
         self._line = bytearray()
-        self._mb = self._sb = None
+        self._ma = self._sa = self._mb = self._sb = None
+        self._reaper = None
         self.proc = None
         self._thread = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self):
+        if self.owns_workdir:
+            self._reaper = subprocess.Popen(
+                [sys.executable, "-S", "-c", _REAPER, str(self.workdir)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C at the terminal must not stop it before its job
+            )
         self._ma, sa = _raw_pty()
         self._log = open(self.log_path, "ab")
+        host_pid = os.getpid()
         try:
-            self.proc = subprocess.Popen(
-                self._argv,
-                stdin=sa,
-                stdout=sa,
-                stderr=self._log,
-                cwd=self._cwd,
-                env=self._env,
-                start_new_session=True,  # Ctrl-C at the terminal goes to the host, not the fixture
-                close_fds=True,
+            self.proc = _spawn(
+                lambda: subprocess.Popen(
+                    self._argv,
+                    stdin=sa,
+                    stdout=sa,
+                    stderr=self._log,
+                    cwd=self._cwd,
+                    env=self._env,
+                    start_new_session=True,  # Ctrl-C at the terminal goes to the host, not the fixture
+                    close_fds=True,
+                    preexec_fn=lambda: _child_setup(host_pid),
+                )
             )
-        finally:
+        except BaseException:
             os.close(sa)
+            raise
+        self._sa = sa  # kept: the device's input queue, flushed as its driver does on Ctrl-C
+        os.set_blocking(self._ma, False)
         self._plug()
         self._thread = threading.Thread(target=self._relay, name="sim-relay", daemon=True)
         self._thread.start()
@@ -158,15 +278,26 @@ class PtyBridge:
                 self.proc.wait(timeout=3)
         with self._lock:
             self._unplug_locked()
-        for fd in (getattr(self, "_ma", None),):
+        for name in ("_ma", "_sa"):
+            fd = getattr(self, name, None)
             if fd is not None:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        self._ma = None
+            setattr(self, name, None)
         if getattr(self, "_log", None):
             self._log.close()
+        if self.owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._reaper is not None:
+            self._reaper.stdin.close()  # EOF: it removes what is left and ends
+            try:
+                self._reaper.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self._reaper.kill()
+                self._reaper.wait()
+            self._reaper = None
 
     # -- the cable ------------------------------------------------------------------------
 
@@ -180,6 +311,7 @@ class PtyBridge:
             os.symlink(os.ttyname(self._sb), tmp)
             os.replace(tmp, self.port)
             self._to_host.clear()
+            self._full_since = None
             self._plugged = True
 
     def _unplug_locked(self):
@@ -194,6 +326,7 @@ class PtyBridge:
                     pass
         self._mb = self._sb = None
         self._to_host.clear()
+        self._to_dev.clear()
 
     def unplug(self):
         """Pull the cable: the port vanishes and the host's reads on it fail."""
@@ -205,7 +338,7 @@ class PtyBridge:
         if not self._plugged:
             self._plug()
 
-    # -- the relay ------------------------------------------------------------------------
+    # -- device -> host -------------------------------------------------------------------
 
     unplug_after_frames = None  # set by the session from the scenario's [link] (tests)
     unplug_for_s = 1.0
@@ -238,7 +371,7 @@ class PtyBridge:
                 self.bytes_dropped += len(data)
                 return
             if self.drop_after_frames is None:
-                self._queue(data)
+                self._to_host += data
                 return
         self._line += data
         while True:
@@ -271,68 +404,128 @@ class PtyBridge:
                 continue
             if line.startswith(b"$"):
                 self.frames_forwarded += 1
-            self._queue(line)
+            self._to_host += line
 
-    def _queue(self, data):
-        if len(self._to_host) + len(data) > OUT_BUFFER_MAX:
-            self.bytes_dropped += len(data)  # a host that does not read loses data, as on USB
-            return
-        self._to_host += data
+    def _tx_room(self, now):
+        """How many bytes the relay may take from the interpreter now; -1: drop what it wrote
+        (the device's write gave up after TX_TIMEOUT_S of a full FIFO)."""
+        room = DEVICE_TX_FIFO - len(self._to_host)
+        if room > 0 or not self._plugged:
+            self._full_since = None
+            return max(room, 1) if self._plugged else 65536
+        if self._full_since is None:
+            self._full_since = now
+        if now - self._full_since >= TX_TIMEOUT_S:
+            self._full_since = now  # the next write waits again
+            return -1
+        return 0
+
+    # -- host -> device -------------------------------------------------------------------
+
+    def _from_host(self, data):
+        """Bytes the host wrote: to the device's input, 0x03 as the device's USB driver takes
+        it. MicroPython's CDC receive callback, on the interrupt char, empties its stdin ring
+        and schedules KeyboardInterrupt; the byte itself never reaches the program."""
+        i = 0
+        while True:
+            j = data.find(CTRL_C, i)
+            if j < 0:
+                self._to_dev += data[i:]
+                return
+            self._to_dev += data[i:j]
+            if self.proc is not None and catches_sigint(self.proc.pid):
+                self._to_dev.clear()
+                try:
+                    termios.tcflush(self._sa, termios.TCIFLUSH)  # what the program has not read yet
+                    os.kill(self.proc.pid, signal.SIGINT)
+                    self.interrupts += 1
+                except (OSError, termios.error):
+                    pass
+            else:
+                self._to_dev.append(CTRL_C)
+            i = j + 1
+
+    # -- the relay ------------------------------------------------------------------------
 
     def _relay(self):
+        """One thread, no blocking call: select, then non-blocking reads and writes of what each
+        side has room for. The lock guards the buffers and B's descriptors (unplug())."""
+        device_gone = False
         while not self._stop.is_set():
+            now = time.monotonic()
             with self._lock:
                 mb = self._mb
-                pending = bool(self._to_host)
-            rlist = [self._ma] + ([mb] if mb is not None else [])
-            wlist = [mb] if (mb is not None and pending) else []
+                room = self._tx_room(now)
+                rlist, wlist = [], []
+                if not device_gone and room != 0:
+                    rlist.append(self._ma)
+                if self._to_dev and not device_gone:
+                    wlist.append(self._ma)
+                if mb is not None:
+                    if len(self._to_dev) < DEVICE_RX_BUFFER:
+                        rlist.append(mb)
+                    if self._to_host:
+                        wlist.append(mb)
+                if device_gone and not self._to_host:
+                    return  # the interpreter ended and everything it wrote is delivered
+            timeout = 0.05 if room != 0 else max(0.0, min(0.05, self._full_since + TX_TIMEOUT_S - now))
             try:
-                r, w, _ = select.select(rlist, wlist, [], 0.05)
+                r, w, _ = select.select(rlist, wlist, [], timeout)
             except (OSError, ValueError):
                 continue  # a descriptor closed under us (unplug); look again
-            if self._ma in r:
-                try:
-                    data = os.read(self._ma, 65536)
-                except OSError:
-                    data = b""
-                if not data:  # the interpreter is gone
-                    if not self.alive():
-                        self._stop.wait(0.05)
-                        # keep serving what is already queued, but there is nothing more to read
-                        if not pending:
-                            return
-                else:
-                    with self._lock:
-                        self._from_device(data)
             with self._lock:
-                if self._mb is None or self._mb != mb:
-                    continue
-                if mb in r:
+                if self._ma in r:
                     try:
-                        data = os.read(mb, 4096)
+                        data = os.read(self._ma, 65536 if room < 0 else room)
+                    except (BlockingIOError, InterruptedError):
+                        data = None
                     except OSError:
                         data = b""
-                    if data:
-                        try:
-                            os.write(self._ma, data)
-                        except OSError:
-                            pass
-                if mb in w and self._to_host:
+                    if data is not None and not data:
+                        device_gone = not self.alive()
+                    elif data and room < 0:
+                        self.tx_timeouts += 1
+                        self.bytes_dropped += len(data)
+                        self.device_tail += data
+                        del self.device_tail[:-4096]
+                    elif data:
+                        self._from_device(data)
+                if self._ma in w and self._to_dev:
                     try:
-                        n = os.write(mb, self._to_host)
-                        del self._to_host[:n]
-                    except BlockingIOError:
+                        n = os.write(self._ma, self._to_dev)
+                        del self._to_dev[:n]
+                    except (BlockingIOError, InterruptedError):
                         pass
                     except OSError:
-                        self._to_host.clear()
+                        self._to_dev.clear()
+                if self._mb is not None and self._mb == mb:
+                    if mb in r:
+                        try:
+                            data = os.read(mb, DEVICE_RX_BUFFER - len(self._to_dev))
+                        except (BlockingIOError, InterruptedError):
+                            data = b""
+                        except OSError:
+                            data = b""
+                        if data:
+                            self._from_host(data)
+                    if mb in w and self._to_host:
+                        try:
+                            n = os.write(mb, self._to_host)
+                            del self._to_host[:n]
+                        except (BlockingIOError, InterruptedError):
+                            pass
+                        except OSError:
+                            self._to_host.clear()
+                if not device_gone and not r and not w and not self.alive():
+                    device_gone = True  # pty A's slave is held open here: no EOF comes
 
 
 class SimFixture(PtyBridge):
     """The simulated fixture: the firmware tree on the MicroPython interpreter."""
 
-    def __init__(self, scenario, workdir, drop_after_frames=None, heapsize=HEAPSIZE):
-        workdir = Path(workdir)
-        workdir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, scenario, workdir=None, drop_after_frames=None, heapsize=HEAPSIZE):
+        super().__init__([], workdir, drop_after_frames=drop_after_frames)
+        workdir = self.workdir
         self.fs = stage_filesystem(workdir / "fs")
         self.scenario_path = workdir / "scenario.json"
         self.scenario_path.write_text(json.dumps(scenario, indent=1, sort_keys=True))
@@ -341,5 +534,6 @@ class SimFixture(PtyBridge):
         # firmware itself is found in the working directory, as on the device's flash.
         env["MICROPYPATH"] = "%s:.frozen" % (BOARDS_DIR / "sim")
         env["SIM_SCENARIO"] = str(self.scenario_path)
-        argv = [micropython_exe(), "-X", "heapsize=%s" % heapsize, "main.py"]
-        super().__init__(argv, workdir, env=env, cwd=str(self.fs), drop_after_frames=drop_after_frames)
+        self._argv = [micropython_exe(), "-X", "heapsize=%s" % heapsize, "main.py"]
+        self._env = env
+        self._cwd = str(self.fs)
