@@ -26,14 +26,18 @@ import io
 import json
 import math
 import time
+from pathlib import Path
 
 from tester.exitcodes import FixtureError
 from tester.firmware import protocol
 from tester.fixture import CommandError
 from tester.link import Link, LinkError
-from tester.record import atomic_write, host_info, iso, utc_now
+from tester.record import atomic_write, host_info, iso, make_dirs, utc_now
 
-PASS, FAIL, INVALID = "PASS", "FAIL", "INVALID"
+# INVALID: data lost. ERROR: the window could not be measured to its end (the fixture ended it:
+# lid opened). ABORTED: stopped by the host (Ctrl-C, SIGTERM, SIGHUP): a partial window.
+PASS, FAIL, INVALID, ERROR, ABORTED = "PASS", "FAIL", "INVALID", "ERROR", "ABORTED"
+STOP_WAIT_S = 5.0  # after MSTOP, how long the host waits for the fixture's summary
 SWEEP_LO_HZ, SWEEP_HI_HZ, SWEEP_PERIOD_S = 10.0, 55.0, 60.0
 EVENT_COLUMNS = ("window", "seq", "channel", "pins", "axis", "direction", "shock", "t_us", "t_axis_s", "sweep_hz",
                  "length_ns", "open_at_end", "simulated")
@@ -50,10 +54,9 @@ def sweep_hz(t_s, mode="linear"):
 
 def worst(verdicts):
     vs = list(verdicts)
-    if INVALID in vs:
-        return INVALID
-    if FAIL in vs:
-        return FAIL
+    for v in (ABORTED, ERROR, INVALID, FAIL):
+        if v in vs:
+            return v
     return PASS
 
 
@@ -77,6 +80,7 @@ class Window:
         self.missing = []
         self.link_segments = []  # link stats of each connection during the window
         self.error = None
+        self.interrupted_by = None  # the signal that stopped the host during this window
 
     def contiguous(self):
         n = 0
@@ -103,8 +107,12 @@ class Window:
 
     def problems(self):
         out = []
+        if self.interrupted_by:
+            out.append("stopped before its end: %s" % self.interrupted_by)
         if self.error:
             out.append(self.error)
+        if self.done is not None and self.done.get("verdict") == ERROR:
+            out.append("the fixture ended the window as ERROR: %s" % (self.done.get("error") or self.done.get("reason")))
         if self.done is None:
             out.append("the fixture's end-of-monitoring summary never arrived")
             return out
@@ -130,6 +138,10 @@ class Window:
         return out
 
     def verdict(self):
+        if self.interrupted_by:
+            return ABORTED
+        if self.done is not None and self.done.get("verdict") == ERROR:
+            return ERROR
         if self.problems():
             return INVALID
         if self.events or sum(self.done.get("failures") or []):
@@ -153,7 +165,8 @@ class Window:
             "channels": chans, "losses": d.get("lost"), "first_loss_us": d.get("first_loss_us"), "selfcheck": self.checks,
             "disconnects": self.disconnects, "recovered_events": self.recovered, "duplicates_dropped": self.duplicates,
             "link": self.link_totals(), "fixture_verdict": (self.done or {}).get("verdict"),
-            "reason": (self.done or {}).get("reason"),
+            "reason": (self.done or {}).get("reason"), "interrupted_by": self.interrupted_by,
+            "complete": self.done is not None and not self.interrupted_by and (self.done or {}).get("reason") == "done",
         }
 
 
@@ -168,6 +181,7 @@ class Monitor:
         self.timeout = timeout
         self.frames_decoded = 0
         self.decode_s = 0.0
+        self.current = None  # the window being monitored (kept by stop() when the host is interrupted)
 
     # -- the link ---------------------------------------------------------------------------
 
@@ -215,8 +229,9 @@ class Monitor:
 
     # -- one window -------------------------------------------------------------------------
 
-    def window(self, seconds, axis=None, label=None, tags=None, on_event=None, on_status=None):
+    def window(self, seconds, axis=None, label=None, tags=None, on_event=None, on_status=None, on_mon=None):
         w = Window(axis, label, seconds, tags)
+        self.current = w
         w.replay_ids, w.mstatus_ids = set(), set()
         args = {"pins": self.pins, "seconds": int(seconds)}
         if axis:
@@ -229,10 +244,41 @@ class Monitor:
             f = self._read(w, t0)
             if f is None:
                 continue
+            had_mon = w.mon is not None
             self._frame(w, f, on_event, on_status)
+            if on_mon is not None and not had_mon and w.mon is not None:
+                on_mon(w)  # the detector runs from now on
         self._recover(w, t0, on_event)
         w.link_segments.append(self.fx.link.stats.as_dict())
         self.fx.link.reset_stats(seq=self.fx.link.stats.last_seq)
+        self.current = None
+        return w
+
+    def stop(self, why, wait_s=STOP_WAIT_S):
+        """The host is stopping (a signal): end the window in progress on the fixture (MSTOP: its
+        currents off, the safe state) and keep what it measured. Bounded by `wait_s`; returns the
+        window (marked interrupted) or None if none was running."""
+        w, self.current = self.current, None
+        if w is None:
+            return None
+        w.interrupted_by = why
+        self.timeout, self.reconnect_timeout = min(self.timeout, wait_s), 0.0  # no long waits now
+        deadline = time.monotonic() + wait_s
+        try:
+            if w.done is None and w.cmd_id is not None:
+                w.mstatus_ids.add(self.fx.link.send("MSTOP"))
+                while w.done is None and time.monotonic() < deadline:
+                    try:
+                        f = self.fx.link.read_frame(max(0.05, deadline - time.monotonic()))
+                    except LinkError:
+                        break
+                    self.frames_decoded += 1
+                    self._frame(w, f, None, None)
+        except (LinkError, CommandError):
+            pass  # the link is gone: what arrived is kept
+        w.link_segments.append(self.fx.link.stats.as_dict())
+        total = int((w.done or {}).get("events") or 0)
+        w.missing = [n for n in range(1, total + 1) if n not in w.events]
         return w
 
     def _frame(self, w, f, on_event, on_status):
@@ -318,6 +364,7 @@ class MonitorRecord:
     def __init__(self, kind, positions, simulated, serial=None):
         self.started_dt = utc_now()
         self.t0 = time.monotonic()
+        self.prior_s = 0.0
         self.windows = []
         self.rows = []
         self.data = {
@@ -326,6 +373,20 @@ class MonitorRecord:
             "definition": None, "channels": None, "conditions": {}, "windows": [], "stages": {},
             "events": [], "totals": {}, "firmware": None, "fixture": None, "host": host_info(), "scenario": None,
         }
+
+    @classmethod
+    def load(cls, directory):
+        """A record written by write(), to carry on with (tester vibration --resume)."""
+        from datetime import datetime
+
+        data = json.loads((Path(directory) / "record.json").read_text())
+        rec = cls(data["kind"], data["positions"], data.get("simulated"), data.get("serial"))
+        rec.data.update(data)
+        rec.started_dt = datetime.fromisoformat(data["started"].replace("Z", "+00:00"))
+        rec.prior_s = float(data.get("duration_s") or 0.0)  # time spent before this resume
+        rec.rows = list(data.get("events") or [])
+        rec.data["events"] = list(rec.rows)
+        return rec
 
     def set_fixture(self, fx):
         h = fx.hello or {}
@@ -351,12 +412,19 @@ class MonitorRecord:
 
     def verdicts(self):
         vs = [x["verdict"] for x in self.data["windows"]]
-        vs += [s.get("verdict") for s in self.data["stages"].values() if s.get("verdict") in (PASS, FAIL, INVALID)]
+        vs += [s.get("verdict") for s in self.data["stages"].values() if s.get("verdict") in (PASS, FAIL, INVALID, ABORTED)]
         return vs
 
-    def finish(self, error=None):
+    def finish(self, error=None, interrupted_by=None):
+        """The verdict: ABORTED when a signal stopped the host (`interrupted_by`, with what the
+        windows measured until then in `measured_verdict`), else the worst window or stage."""
         d = self.data
-        d["duration_s"] = round(time.monotonic() - self.t0, 3)
+        d["duration_s"] = round(self.prior_s + time.monotonic() - self.t0, 3)
+        if interrupted_by:
+            from tester import interrupts
+
+            error = error or "%s: the procedure was stopped, the record holds what was measured" % interrupts.describe(interrupted_by)
+            d["interrupted_by"] = interrupted_by
         d["error"] = error
         d["complete"] = error is None
         tot = {"events": len(self.rows), "failures": 0, "glitches": 0, "longest_ns": 0, "per_channel": {}}
@@ -372,8 +440,14 @@ class MonitorRecord:
         d["totals"] = tot
         d["failing"] = [{"channel": int(ch), "pins": v["pins"], "failures": v["failures"], "longest_ns": v["longest_ns"]}
                         for ch, v in tot["per_channel"].items() if v["failures"]]
-        if error is not None:
-            d["verdict"] = INVALID if not self.verdicts() or INVALID in self.verdicts() else worst(self.verdicts() + [INVALID])
+        if interrupted_by:
+            # What the windows showed until the stop (a failure seen is a failure; no PASS here).
+            vs = self.verdicts()
+            d["measured_verdict"] = (FAIL if tot["failures"] or FAIL in vs else INVALID if INVALID in vs or ERROR in vs
+                                     else "no failure seen before the stop")
+            d["verdict"] = ABORTED
+        elif error is not None:
+            d["verdict"] = worst(self.verdicts() + [INVALID])
         else:
             d["verdict"] = worst(self.verdicts())
 
@@ -381,7 +455,7 @@ class MonitorRecord:
         return json.dumps(self.data, indent=1, sort_keys=False)
 
     def write(self, directory):
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = make_dirs(directory)
         atomic_write(directory / "record.json", self.to_json() + "\n")
         atomic_write(directory / "events.csv", events_csv(self.rows))
         return directory

@@ -1,26 +1,35 @@
 """`tester monitor`, `tester vibration`, `tester shock`: discontinuity monitoring (5861 spec 8.6,
 8.7) with the fixture's PIO event detector. Exit codes as `tester run`, plus 4 INVALID (data was
-lost: the result can be neither PASS nor a trusted FAIL)."""
+lost: the result can be neither PASS nor a trusted FAIL) and 3 when the fixture ended a window as
+ERROR (lid opened). Stopped by Ctrl-C, SIGTERM or SIGHUP, the window in progress is ended on the
+fixture (MSTOP) and kept in the record (verdict ABORTED); `tester vibration --resume DIR` then
+continues from the next axis not completed."""
 
 import argparse
 import contextlib
+import os
 import re
 import sys
 from pathlib import Path
 
-from tester import exitcodes, monitoring
+import json
+import shutil
+
+from tester import exitcodes, interrupts, monitoring
 from tester.commands import common
 from tester.commands import run as run_cmd
-from tester.exitcodes import UsageError
+from tester.exitcodes import OutputError, UsageError
 from tester.fixture import CommandError
 from tester.link import LinkError
-from tester.record import result_dir_name
+from tester.record import result_dir_name, write_or_rescue
 from tester.render import LiveView
 
 AXES = ("X", "Y", "Z")
 DIRECTIONS = ("+X", "-X", "+Y", "-Y", "+Z", "-Z")
 SHOCKS_PER_DIRECTION = 3
-VERDICT_EXIT = {monitoring.PASS: exitcodes.PASS, monitoring.FAIL: exitcodes.FAIL, monitoring.INVALID: exitcodes.INVALID}
+VERDICT_EXIT = {monitoring.PASS: exitcodes.PASS, monitoring.FAIL: exitcodes.FAIL, monitoring.INVALID: exitcodes.INVALID,
+                monitoring.ERROR: exitcodes.FIXTURE}
+SHOCK_WINDOW_S = 5  # default: time to fire after "fire now" (the self-check comes first)
 
 
 def duration(text):
@@ -44,8 +53,10 @@ def _common(p):
     p.add_argument("--serial", metavar="SN", help="the connector pair's serial number (stored in the record)")
     p.add_argument("--json", action="store_true", help="print the JSON record on stdout (the live view goes to stderr)")
     p.add_argument("--out", metavar="DIR", default="results", help="where result directories go (default ./results)")
-    p.add_argument("--reconnect-timeout", type=float, default=60.0, metavar="S",
+    p.add_argument("--reconnect-timeout", type=common.seconds, default=60.0, metavar="S",
                    help="how long to wait for the fixture to come back after the port vanishes (default 60 s)")
+    p.add_argument("--allow-expired-cal", action="store_true",
+                   help="measure although the fixture's calibration is expired, corrupt or missing (the record says so)")
     common.add_connection_args(p)
 
 
@@ -64,13 +75,17 @@ def add_parser(sub):
     v.add_argument("--sweep", choices=("linear", "log"), default="linear",
                    help="how the 10-55-10 Hz/min sweep is read to tag events (default linear, MIL-STD-202 method 201)")
     v.add_argument("--yes", action="store_true", help="do not prompt the operator between axes (automation)")
+    v.add_argument("--resume", metavar="DIR",
+                   help="continue the interrupted vibration procedure recorded in DIR from the next axis not completed")
     v.set_defaults(func=cmd_vibration)
 
     s = sub.add_parser("shock", help="spec 8.7: 18 shocks (3 per direction +-X +-Y +-Z), each a monitored window",
                        description=__doc__)
     _common(s)
-    s.add_argument("--window", type=duration, default=1, metavar="T", help="monitored window per shock (default 1 s)")
-    s.add_argument("--yes", action="store_true", help="do not prompt the operator (automation)")
+    s.add_argument("--window", type=duration, default=SHOCK_WINDOW_S, metavar="T",
+                   help="monitored window per shock, from 'fire now' (default %d s)" % SHOCK_WINDOW_S)
+    s.add_argument("--yes", action="store_true",
+                   help="do not prompt before each shock (automation: the shock machine is triggered by its own controller)")
     s.set_defaults(func=cmd_shock)
     return p
 
@@ -79,9 +94,10 @@ def _validate(args):
     common.check_connection_args(args)
     common.check_positions(args.pins, common.board_max_positions())
     common.check_serial(args.serial)
-    if args.reconnect_timeout <= 0:
-        raise UsageError("--reconnect-timeout must be positive")
-    return common.load_scenario(args, args.pins)
+    common.check_seconds("--reconnect-timeout", args.reconnect_timeout)
+    scenario = common.load_scenario(args, args.pins)
+    common.check_out_dir(args.out)
+    return scenario
 
 
 def _out_dir(args, rec, fx, kind):
@@ -99,13 +115,30 @@ def _prompt(args, view, text):
         raise UsageError("no operator input (stdin closed): use --yes for unattended runs")
 
 
-def _finish(args, view, rec, out_dir, error=None):
-    rec.finish(error)
-    rec.write(out_dir)
+def _save(rec, out_dir, view):
+    """Write the record as it stands; a disk that fails mid-procedure does not stop the
+    measurement (the final write says where the record went). Returns False on failure."""
+    try:
+        rec.write(out_dir)
+        return True
+    except OSError as e:
+        view.line("warning: the record could not be written in %s (%s): measuring on, kept in memory" % (out_dir, e.strerror or e))
+        return False
+
+
+def _finish(args, view, rec, out_dir, error=None, interrupted=None):
+    with interrupts.deferred():
+        rec.finish(error, interrupted)
+        write_error = None
+        try:
+            out_dir = write_or_rescue(rec.write, out_dir)
+        except OutputError as e:
+            write_error = e
+            out_dir = e.rescue_dir
     d = rec.data
     for w in d["windows"]:
         if w["problems"]:
-            view.line("%s: INVALID: %s" % (w["label"] or w["axis"], "; ".join(w["problems"])))
+            view.line("%s: %s: %s" % (w["label"] or w["axis"], w["verdict"], "; ".join(w["problems"])))
     for f in d["failing"]:
         view.line("FAIL: channel %d (pins %s): %d event(s) >= 1 us, longest %d ns" % (
             f["channel"], "-".join(str(x) for x in f["pins"]), f["failures"], f["longest_ns"]))
@@ -113,66 +146,104 @@ def _finish(args, view, rec, out_dir, error=None):
         view.line("contact resistance %s: %s (%s)" % (name, st.get("verdict"), st.get("dir")))
     t = d["totals"]
     view.line("events %d, glitches %d, longest %d ns; record: %s" % (t["events"], t["glitches"], t["longest_ns"], out_dir))
-    if error:
-        view.line("error: %s" % error)
+    if d["error"]:
+        view.line("error: %s" % d["error"])
+    if interrupted and rec.data["kind"] == "vibration" and out_dir is not None:
+        view.line("continue with: tester vibration --pins %d --resume %s%s" % (args.pins, out_dir, " --sim" if args.sim else ""))
     view.line("%s%s" % (d["verdict"], " (SIMULATED)" if d["simulated"] else ""))
     if args.json:
-        sys.stdout.write(rec.to_json() + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(rec.to_json() + "\n")
+            sys.stdout.flush()
+        except OSError:  # stdout gone (SIGHUP): the record is on disk
+            pass
+    if write_error is not None:
+        raise write_error
+    if interrupted:
+        return interrupts.exit_code()
+    if getattr(rec, "usage_error", False):
+        return exitcodes.USAGE
     if error and d["verdict"] != monitoring.INVALID:
         return exitcodes.FIXTURE
     return VERDICT_EXIT[d["verdict"]]
 
 
-def _monitored(args, scenario, kind, windows, view, rec_setup=None, sweep=None):
-    """Open a session, run `windows` [(seconds, axis, label, tags, prompt)], record them."""
-    rec = monitoring.MonitorRecord(kind, args.pins, args.sim, args.serial)
-    rec.set_scenario(scenario)
-    if rec_setup:
-        rec_setup(rec)
-    out_dir = None
+def _monitored(args, scenario, kind, windows, view, rec, out_dir=None, sweep=None):
+    """Open a session, run `windows` [(seconds, axis, label, tags, prompt)], record them into
+    `rec` (in `out_dir`, made from the fixture's id if None). Returns (out_dir, error, interrupted)."""
     error = None
-    with common.session(args, scenario) as (fx, sim):
-        rec.set_fixture(fx)
-        out_dir = _out_dir(args, rec, fx, kind)
-        rec.data["error"] = "in progress"
-        rec.write(out_dir)
-        view.header(fx.hello, fx.info(), "%s, %d positions, serial %s" % (kind, args.pins, args.serial or "-"), rec.data["simulated"])
-        mon = monitoring.Monitor(fx, args.pins, view, args.reconnect_timeout, args.timeout)
-        mv = monitoring.MonitorView(view)
-        try:
-            for seconds, axis, label, tags, prompt in windows:
-                if prompt:
-                    _prompt(args, view, prompt)
-                w = monitoring.Window(axis, label, seconds, tags)
-                mv.start_window(w, label or axis or "")
-                w = mon.window(seconds, axis, label, tags, mv.on_event, mv.on_status)
-                rec.add_window(w, sweep)
-                view.line("  %s: %s, %d event(s), %d glitch(es)" % (label or axis or "window", w.verdict(), len(w.events),
-                                                                    sum((w.done or {}).get("glitches") or [])))
-                rec.write(out_dir)
-        except KeyboardInterrupt:
-            error = "interrupted"
+    interrupted = None
+    try:
+        with common.session(args, scenario) as (fx, sim):
+            rec.set_fixture(fx)
+            rec.data["calibration"] = common.check_calibration(fx, args.allow_expired_cal, "tester %s" % kind)
+            if out_dir is None:
+                out_dir = _out_dir(args, rec, fx, kind)
+            rec.data["error"] = "in progress"
+            write_or_rescue(rec.write, out_dir)
+            mon = monitoring.Monitor(fx, args.pins, view, args.reconnect_timeout, args.timeout)
             try:
-                fx.link.send("MSTOP")
-            except LinkError:
-                pass
-        except (LinkError, CommandError) as e:
-            error = e.msg
-            if sim is not None and not sim.alive():
-                error += " (the simulated fixture exited)"
-        rec.data["host_ingest"] = {"frames": mon.frames_decoded}
-    return rec, out_dir, error
+                view.header(fx.hello, fx.info(), "%s, %d positions, serial %s" % (kind, args.pins, args.serial or "-"), rec.data["simulated"])
+                if rec.data["calibration"].get("overridden"):
+                    view.line("warning: %s (--allow-expired-cal)" % rec.data["calibration"]["problem"])
+                mv = monitoring.MonitorView(view)
+
+                def on_mon(w):
+                    if kind == "shock":
+                        view.line(">>> FIRE NOW: shock %s, direction %s (window %d s)" % (w.tags.get("shock"), w.tags.get("direction"), w.seconds))
+                for seconds, axis, label, tags, prompt in windows:
+                    if prompt:
+                        _prompt(args, view, prompt)
+                    w = monitoring.Window(axis, label, seconds, tags)
+                    mv.start_window(w, label or axis or "")
+                    w = mon.window(seconds, axis, label, tags, mv.on_event, mv.on_status, on_mon=on_mon)
+                    rec.add_window(w, sweep)
+                    view.line("  %s: %s, %d event(s), %d glitch(es)" % (label or axis or "window", w.verdict(), len(w.events),
+                                                                        sum((w.done or {}).get("glitches") or [])))
+                    _save(rec, out_dir, view)
+                    if w.verdict() == monitoring.ERROR:
+                        error = "%s ended as ERROR: %s" % (label or axis or "the window", "; ".join(w.problems()))
+                        break
+            except KeyboardInterrupt:  # SIGINT, SIGTERM, SIGHUP: keep the window in progress
+                interrupted = interrupts.note_keyboard_interrupt()
+                view.line("%s: stopping the monitoring (MSTOP), keeping what was measured" % interrupts.describe(interrupted))
+                with interrupts.deferred():
+                    w = mon.stop(interrupted)
+                    if w is not None:
+                        rec.add_window(w, sweep)
+            except UsageError as e:  # no operator at a prompt (stdin closed)
+                error = e.msg
+                rec.usage_error = True
+            except (LinkError, CommandError) as e:
+                error = e.msg
+                if sim is not None and not sim.alive():
+                    error += " (the simulated fixture exited)"
+                w = mon.current  # what arrived of the window before the link failed
+                if w is not None:
+                    w.error = error
+                    rec.add_window(w, sweep)
+            rec.data["host_ingest"] = {"frames": mon.frames_decoded}
+    except KeyboardInterrupt:  # while the session opened or closed
+        if out_dir is None:
+            raise  # nothing measured, no record to keep
+        interrupted = interrupts.note_keyboard_interrupt()
+    except exitcodes.TesterError as e:  # the session could not open (or a refusal before monitoring)
+        if out_dir is None or isinstance(e, OutputError):
+            raise
+        error = e.msg
+    return out_dir, error, interrupted
 
 
 def cmd_monitor(args):
     view = LiveView(stream=sys.stderr if args.json else sys.stdout)
     scenario = _validate(args)
     label = "monitor-%s" % args.axis if args.axis else "monitor"
-    rec, out_dir, error = _monitored(args, scenario, "monitor", [(args.duration, args.axis, label, {"axis": args.axis or ""}, None)], view)
+    rec = monitoring.MonitorRecord("monitor", args.pins, args.sim, args.serial)
+    rec.set_scenario(scenario)
     rec.data["conditions"] = {"duration_s": args.duration, "axis": args.axis}
-    code = _finish(args, view, rec, out_dir, error)
-    return exitcodes.INTERRUPTED if error == "interrupted" else code
+    out_dir, error, interrupted = _monitored(
+        args, scenario, "monitor", [(args.duration, args.axis, label, {"axis": args.axis or ""}, None)], view, rec)
+    return _finish(args, view, rec, out_dir, error, interrupted)
 
 
 def _llcr(args, stage, out, view):
@@ -191,70 +262,158 @@ def _llcr(args, stage, out, view):
         argv += ["--port", args.port]
     if args.serial_number:
         argv += ["--serial-number", args.serial_number]
+    if args.allow_expired_cal:
+        argv.append("--allow-expired-cal")
     ns = parser.parse_args(argv)
     view.line("contact resistance, stage %s (tester run)" % stage)
     with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
-        code = run_cmd.run(ns)
+        try:
+            code = run_cmd.run(ns)
+        except KeyboardInterrupt:  # before the run's own record existed
+            interrupts.note_keyboard_interrupt()
+            code = interrupts.exit_code()
     dirs = sorted(p for p in Path(out).iterdir() if p.is_dir()) if Path(out).exists() else []
     st = {"exit_code": code, "verdict": None, "dir": str(dirs[-1]) if dirs else None}
     if dirs and (dirs[-1] / "record.json").exists():
-        import json
-
         r = json.loads((dirs[-1] / "record.json").read_text())
-        st.update(verdict=r.get("verdict"), failures=[c for c in r.get("contacts", []) + r.get("anchors", []) if c.get("verdict") != "PASS"])
-    if code not in (exitcodes.PASS, exitcodes.FAIL):
+        st.update(verdict=r.get("verdict"), failures=[c for c in r.get("contacts", []) + r.get("anchors", []) if c.get("verdict") != "PASS"],
+                  fixture_id=(r.get("fixture") or {}).get("id"))
+    if interrupts.received():
+        st["verdict"] = monitoring.ABORTED
+        st["interrupted_by"] = interrupts.received()
+    elif code not in (exitcodes.PASS, exitcodes.FAIL):
         st["verdict"] = "ERROR"
     return st
 
 
+def _place_stage(name, st, out_dir):
+    """A contact resistance record goes inside the procedure's directory (a stage run again on
+    resume keeps the earlier attempt beside it)."""
+    src = Path(st["dir"]) if st.get("dir") else None
+    if src is not None and src.exists():
+        dst = common.unique_dir(out_dir / ("contact-resistance-%s" % name))
+        shutil.move(str(src), str(dst))
+        st["dir"] = str(dst)
+
+
+def _stage_done(st):
+    return bool(st) and st.get("verdict") in (monitoring.PASS, monitoring.FAIL)
+
+
+def _axis_done(w):
+    # A window that ran to its end; its verdict (even INVALID) stands. Before this field existed:
+    # not interrupted and the fixture's summary arrived with reason "done".
+    if "complete" in w:
+        return bool(w["complete"])
+    return w.get("reason") == "done" and not w.get("interrupted_by")
+
+
+def load_resume(path, pins):
+    """The record of an interrupted vibration procedure in `path`, or UsageError."""
+    d = Path(path)
+    f = d / "record.json"
+    if not f.is_file():
+        raise UsageError("--resume %s: no record.json there: not a result directory of tester vibration" % path)
+    try:
+        rec = monitoring.MonitorRecord.load(d)
+    except (OSError, ValueError, KeyError) as e:
+        raise UsageError("--resume %s: record.json cannot be read (%s)" % (path, e))
+    data = rec.data
+    if data.get("kind") != "vibration":
+        raise UsageError("--resume %s: this is a %s record, not a vibration procedure" % (path, data.get("kind")))
+    if data.get("complete") or (_stage_done(data["stages"].get("after"))
+                                and all(any(_axis_done(w) and w["axis"] == a for w in data["windows"]) for a in AXES)):
+        raise UsageError("--resume %s: this vibration procedure is finished (verdict %s): nothing to resume"
+                         % (path, data.get("verdict")))
+    if data.get("positions") != pins:
+        raise UsageError("--resume %s: the procedure was started with --pins %s, not %d" % (path, data.get("positions"), pins))
+    return rec
+
+
 def cmd_vibration(args):
     view = LiveView(stream=sys.stderr if args.json else sys.stdout)
+    if args.resume:
+        rec = load_resume(args.resume, args.pins)
+        args.out = str(Path(args.resume).parent)
     scenario = _validate(args)
-    work = Path(args.out)
-    work.mkdir(parents=True, exist_ok=True)
-    stages_dir = work / ".vibration-stages"
-    initial = _llcr(args, "initial", stages_dir / "initial", view)
-    if initial["verdict"] == "ERROR":
-        view.line("contact resistance at stage initial did not complete (exit %d): vibration not started" % initial["exit_code"])
-        return initial["exit_code"]
-    T = args.axis_duration
-    windows = []
-    for i, ax in enumerate(AXES):
-        prompt = None if i == 0 else "turn the fixture to axis %s (spec 8.6: 2 h per axis)" % ax
-        if i == 0:
-            prompt = "mount the fixture for axis X on the shaker (10-55-10 Hz/min, 1.5 mm p-p)"
-        windows.append((T, ax, "axis-%s" % ax, {"axis": ax}, prompt))
-
-    def setup(rec):
+    if args.resume:
+        out_dir = Path(args.resume)
+        cond = rec.data["conditions"]
+        T, sweep = int(cond.get("axis_duration_s") or args.axis_duration), cond.get("sweep_mode") or args.sweep
+        kept = [w for w in rec.data["windows"] if _axis_done(w)]
+        dropped = [w for w in rec.data["windows"] if not _axis_done(w)]
+        if dropped:  # kept for the history, not judged: the axis is monitored again in full
+            labels = {w["label"] for w in dropped}
+            rec.data.setdefault("superseded_windows", []).extend(dropped)
+            rec.data.setdefault("superseded_events", []).extend(e for e in rec.rows if e["window"] in labels)
+            rec.rows = [e for e in rec.rows if e["window"] not in labels]
+            rec.data["events"] = list(rec.rows)
+            rec.data["windows"] = kept
+        rec.data.pop("interrupted_by", None)
+        rec.data.pop("measured_verdict", None)
+        rec.data.setdefault("resumed", []).append({"at": monitoring.iso(monitoring.utc_now()),
+                                                   "axes_done": [w["axis"] for w in kept]})
+        view.line("resuming %s: axes done %s" % (out_dir, ", ".join(w["axis"] for w in kept) or "none"))
+    else:
+        out_dir = None
+        T, sweep = args.axis_duration, args.sweep
+        rec = monitoring.MonitorRecord("vibration", args.pins, args.sim, args.serial)
+        rec.set_scenario(scenario)
         rec.data["conditions"] = {
-            "procedure": "5861 spec 8.6 vibration", "sweep": "10-55-10 Hz per minute, %s" % args.sweep,
+            "procedure": "5861 spec 8.6 vibration", "sweep": "10-55-10 Hz per minute, %s" % sweep, "sweep_mode": sweep,
             "amplitude_mm_pp": 1.5, "monitor_current_ma": 100, "axis_duration_s": T, "axes": list(AXES),
-            "sweep_reading": "MIL-STD-202 method 201: uniform (linear) 10->55->10 Hz in 1 min" if args.sweep == "linear"
+            "sweep_reading": "MIL-STD-202 method 201: uniform (linear) 10->55->10 Hz in 1 min" if sweep == "linear"
             else "logarithmic 10->55->10 Hz in 1 min (30 s each way)",
         }
-        rec.data["stages"]["initial"] = initial
+    stages_dir = Path(args.out) / (".vibration-stages-%d" % os.getpid())
+    try:
+        return _vibration(args, view, scenario, rec, out_dir, stages_dir, T, sweep)
+    finally:
+        shutil.rmtree(stages_dir, ignore_errors=True)
 
-    rec, out_dir, error = _monitored(args, scenario, "vibration", windows, view, setup, sweep=args.sweep)
-    if error is None:
-        rec.data["stages"]["after"] = _llcr(args, "after", stages_dir / "after", view)
-        if rec.data["stages"]["after"]["verdict"] == "ERROR":
+
+def _vibration(args, view, scenario, rec, out_dir, stages_dir, T, sweep):
+    stages = rec.data["stages"]
+    if not _stage_done(stages.get("initial")):
+        if stages.get("initial"):
+            stages.setdefault("superseded", []).append(stages.pop("initial"))
+        st = _llcr(args, "initial", stages_dir / "initial", view)
+        stages["initial"] = st
+        if out_dir is None:  # the procedure's directory, named after the fixture the run found
+            rec.data["simulated"] = rec.data["simulated"] or bool(st.get("dir") and "SIMULATED" in st["dir"])
+            out_dir = common.unique_dir(Path(args.out) / (result_dir_name(
+                rec.started_dt, args.serial, st.get("fixture_id"), rec.data["simulated"]) + "-vibration"))
+        _place_stage("initial", st, out_dir)
+        if st["verdict"] == monitoring.ABORTED:
+            return _finish(args, view, rec, out_dir, None, interrupts.received())
+        if st["verdict"] == "ERROR":
+            msg = "contact resistance at stage initial did not complete (exit %d): vibration not started" % st["exit_code"]
+            code = _finish(args, view, rec, out_dir, msg)
+            return st["exit_code"] if st["exit_code"] != exitcodes.FAIL else code
+    done = {w["axis"] for w in rec.data["windows"] if _axis_done(w)}
+    windows = []
+    for i, ax in enumerate(AXES):
+        if ax in done:
+            continue
+        if i == 0:
+            prompt = "mount the fixture for axis X on the shaker (10-55-10 Hz/min, 1.5 mm p-p)"
+        else:
+            prompt = "turn the fixture to axis %s (spec 8.6: 2 h per axis)" % ax
+        windows.append((T, ax, "axis-%s" % ax, {"axis": ax}, prompt))
+    error = interrupted = None
+    if windows:
+        out_dir, error, interrupted = _monitored(args, scenario, "vibration", windows, view, rec, out_dir, sweep=sweep)
+    if error is None and not interrupted:
+        st = _llcr(args, "after", stages_dir / "after", view)
+        if stages.get("after"):
+            stages.setdefault("superseded", []).append(stages.pop("after"))
+        stages["after"] = st
+        _place_stage("after", st, out_dir)
+        if st["verdict"] == monitoring.ABORTED:
+            interrupted = interrupts.received()
+        elif st["verdict"] == "ERROR":
             error = "contact resistance at stage after did not complete"
-    _move_stages(stages_dir, out_dir, rec)
-    code = _finish(args, view, rec, out_dir, error)
-    return exitcodes.INTERRUPTED if error == "interrupted" else code
-
-
-def _move_stages(stages_dir, out_dir, rec):
-    """The two contact resistance records go inside the procedure's result directory."""
-    import shutil
-
-    for name, st in rec.data["stages"].items():
-        src = Path(st["dir"]) if st.get("dir") else None
-        if src is not None and src.exists():
-            dst = out_dir / ("contact-resistance-%s" % name)
-            shutil.move(str(src), str(dst))
-            st["dir"] = str(dst)
-    shutil.rmtree(stages_dir, ignore_errors=True)
+    return _finish(args, view, rec, out_dir, error, interrupted)
 
 
 def cmd_shock(args):
@@ -262,17 +421,20 @@ def cmd_shock(args):
     scenario = _validate(args)
     windows = []
     k = 0
+    total = len(DIRECTIONS) * SHOCKS_PER_DIRECTION
     for d in DIRECTIONS:
         for j in range(SHOCKS_PER_DIRECTION):
             k += 1
-            prompt = "mount the fixture for direction %s (50 G, 11 ms half-sine)" % d if j == 0 else None
+            # One prompt per shock: each window waits for its shock (a person fires it after
+            # "fire now"); with --yes the shock machine's own controller times the shocks.
+            prompt = "shock %d/%d, direction %s (50 G, 11 ms half-sine): %sarm the shock machine, press Enter, then fire at 'FIRE NOW'" % (
+                k, total, d, "mount the fixture for direction %s, " % d if j == 0 else "")
             windows.append((args.window, d, "shock-%02d" % k, {"shock": k, "direction": d, "axis": d[1]}, prompt))
-
-    def setup(rec):
-        rec.data["conditions"] = {"procedure": "5861 spec 8.7 shock", "peak_g": 50, "pulse_ms": 11,
-                                  "shocks_per_direction": SHOCKS_PER_DIRECTION, "directions": list(DIRECTIONS),
-                                  "window_s": args.window, "monitor_current_ma": 100}
-
-    rec, out_dir, error = _monitored(args, scenario, "shock", windows, view, setup)
-    code = _finish(args, view, rec, out_dir, error)
-    return exitcodes.INTERRUPTED if error == "interrupted" else code
+    rec = monitoring.MonitorRecord("shock", args.pins, args.sim, args.serial)
+    rec.set_scenario(scenario)
+    rec.data["conditions"] = {"procedure": "5861 spec 8.7 shock", "peak_g": 50, "pulse_ms": 11,
+                              "shocks_per_direction": SHOCKS_PER_DIRECTION, "directions": list(DIRECTIONS),
+                              "window_s": args.window, "monitor_current_ma": 100,
+                              "triggered_by": "automation (--yes)" if args.yes else "operator prompt per shock"}
+    out_dir, error, interrupted = _monitored(args, scenario, "shock", windows, view, rec)
+    return _finish(args, view, rec, out_dir, error, interrupted)
