@@ -324,6 +324,7 @@ class EventDetector:
         self.stalls = 0  # FDEBUG RXSTALL seen (records delayed or timing broken)
         self.overrun_records = 0  # records overwritten in a ring before drain
         self.unmeasured = 0  # events whose start or end fell in lost data: counted, no length
+        self.rebases = 0  # st's time base moved on in place (tests, bench)
         self.first_loss_t = -1  # cycle of the last good record before the first loss
         self.first_loss_until = -1  # cycle of the first record after that loss (-1: none yet)
         self._loss_pending = False
@@ -363,6 +364,7 @@ class EventDetector:
     def start(self, initial_word=None):
         from machine import Pin, mem32
 
+        self._mem32 = mem32  # (bound once: drain() imports nothing)
         self.stop()
         self.reset_counters()
         for ring in self.rings:
@@ -436,8 +438,7 @@ class EventDetector:
         return self.st[SMB + SMW * k + SM_READ] if self._live else self.read_total[k]
 
     def check_stall(self):
-        from machine import mem32
-
+        mem32 = self._mem32
         bits = mem32[PIO0_BASE + FDEBUG_OFFSET] & (((1 << N_SM) - 1) << FDEBUG_RXSTALL)
         if bits:
             self._to_py()
@@ -503,11 +504,7 @@ class EventDetector:
             cut = REL_LIMIT - 1
         else:
             cut = (self._rel_us - margin) * 125
-            if cut >= REBASE_CYCLES:
-                # Rare (every ~2 s of activity): a new time base, through the Python arrays.
-                self._to_py()
-                if not self._to_st():
-                    return -1
+            if cut >= REBASE_CYCLES and self._rebase():
                 cut = (self._rel_us - margin) * 125 if not self._fold_us else REL_LIMIT - 1
         n += self._call(cut)
         if st[S_WHY]:
@@ -633,6 +630,51 @@ class EventDetector:
             if d:
                 self.ev_dropped += d
         return n
+
+    def _rebase(self):
+        """Move st's time base on, in place (rare: every ~2 s of activity), to ROOM_LOOPS before
+        the oldest running SM's last record. False when that is not later than the base now."""
+        st = self.st
+        lb = NONE
+        for k in range(N_SM):
+            if not (self.dead >> k) & 1 and st[SMB + SMW * k + SM_LOOPS] < lb:
+                lb = st[SMB + SMW * k + SM_LOOPS]
+        dl = lb - ROOM_LOOPS
+        dl -= dl % 25  # whole us
+        if dl <= 0 or lb == NONE:
+            return False
+        dt = LOOP_CYCLES * dl  # every time below is later than dt (from the SMs' loops on)
+        for k in range(N_SM):
+            b = SMB + SMW * k
+            st[b + SM_LOOPS] = 0 if (self.dead >> k) & 1 else st[b + SM_LOOPS] - dl
+            if st[S_HT + k] != NONE:
+                st[S_HT + k] -= dt
+                st[b + SM_HEAD] -= dl
+            if st[S_CT + k] != NONE:
+                st[S_CT + k] -= dt
+                st[b + SM_CHKL] -= dl
+        tb = 125 * self._tb_us
+        for c in range(self.channels):
+            s = st[S_START + c]
+            if s < UNK:
+                if s < dt:
+                    self.start_t[c] = tb + s  # its end is timed in Python
+                    st[S_START + c] = OLD
+                else:
+                    st[S_START + c] = s - dt
+        s = st[S_LASTT]
+        if s != NONE:
+            st[S_LASTT] = s - dt
+        d_us = dl // 25
+        self._tb_us += d_us
+        r = self._fold_us + self._rel_us - d_us
+        self._fold_us = 0
+        self._rel_us = r
+        if r >= FOLD_US:
+            self._fold_us = r
+            self._rel_us = 0
+        self.rebases += 1
+        return True
 
     def _to_st(self):
         """The Python state into `st`, relative to a new time base (a whole us, ROOM_LOOPS before
