@@ -129,6 +129,9 @@ class ProtocolError(Exception):
         self.cmd_id = None
 
 
+_WS = " \t\n\r\x0b\x0c"  # what MicroPython's str.strip() removes
+
+
 def _printable(s):
     for ch in s:
         o = ord(ch)
@@ -160,7 +163,7 @@ def parse_command(line):
             line = line.decode()
         except Exception:
             raise ProtocolError(E_SYNTAX, "not ASCII")
-    line = line.strip()
+    line = line.strip(_WS)  # not strip(): CPython's also strips \x1c-\x1f, MicroPython's does not
     if not line:
         raise ProtocolError(E_SYNTAX, "empty line")
     if len(line) >= MAX_LINE:
