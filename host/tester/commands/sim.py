@@ -4,7 +4,6 @@ Then, from another terminal: `tester run --pins 40 --port PORT` (every result it
 marked simulated: the fixture says so in its hello)."""
 
 import sys
-import tempfile
 import time
 
 from tester.commands import common
@@ -16,7 +15,7 @@ def add_parser(sub):
     p = sub.add_parser("sim", help="run a SIMULATED fixture in the foreground and print its port")
     p.add_argument("--scenario", metavar="FILE", help="TOML file describing the simulated connector")
     p.add_argument("--pins", type=int, metavar="N", help="positions (default: the scenario's, else 40)")
-    p.add_argument("--workdir", metavar="DIR", help="keep the simulated fixture's files here (default: a temp dir)")
+    p.add_argument("--workdir", metavar="DIR", help="keep the simulated fixture's files here (default: a temporary directory, removed at the end)")
     p.set_defaults(func=run)
     return p
 
@@ -31,8 +30,8 @@ def run(args):
     else:
         sc = default(args.pins or 40)
     common.check_positions(sc.positions, common.board_max_positions())
-    workdir = args.workdir or tempfile.mkdtemp(prefix="tester-sim-")
-    with SimFixture(sc.sim, workdir, drop_after_frames=sc.link.get("drop_after_frames")) as sim:
+    # No --workdir: the launcher owns a temporary one and removes it however tester ends.
+    with SimFixture(sc.sim, args.workdir, drop_after_frames=sc.link.get("drop_after_frames")) as sim:
         print("SIMULATED fixture running (%d positions, scenario %s)" % (sc.positions, sc.path or "default good pair"))
         print("port: %s" % sim.port)
         print("log:  %s" % sim.log_path)

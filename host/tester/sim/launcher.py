@@ -325,6 +325,7 @@ class PtyBridge:
                 except OSError:
                     pass
         self._mb = self._sb = None
+        self.bytes_dropped += len(self._to_host)  # in the device's FIFO when the cable went
         self._to_host.clear()
         self._to_dev.clear()
 
@@ -484,10 +485,17 @@ class PtyBridge:
                     if data is not None and not data:
                         device_gone = not self.alive()
                     elif data and room < 0:
+                        # The waiting write gave up: it and all pty A holds beyond the device's
+                        # own FIFO are lost (a Pico would not have accepted them).
                         self.tx_timeouts += 1
-                        self.bytes_dropped += len(data)
-                        self.device_tail += data
-                        del self.device_tail[:-4096]
+                        while data:
+                            self.bytes_dropped += len(data)
+                            self.device_tail += data
+                            del self.device_tail[:-4096]
+                            try:
+                                data = os.read(self._ma, 65536)
+                            except OSError:
+                                data = b""
                     elif data:
                         self._from_device(data)
                 if self._ma in w and self._to_dev:
@@ -516,8 +524,10 @@ class PtyBridge:
                             pass
                         except OSError:
                             self._to_host.clear()
-                if not device_gone and not r and not w and not self.alive():
-                    device_gone = True  # pty A's slave is held open here: no EOF comes
+                if not device_gone and room != 0 and self._ma not in r and not self.alive():
+                    # Pty A's slave is held open here, so no EOF comes: the interpreter is gone
+                    # once it has ended and nothing it wrote is left to read.
+                    device_gone = not select.select([self._ma], [], [], 0)[0]
 
 
 class SimFixture(PtyBridge):
@@ -534,6 +544,8 @@ class SimFixture(PtyBridge):
         # firmware itself is found in the working directory, as on the device's flash.
         env["MICROPYPATH"] = "%s:.frozen" % (BOARDS_DIR / "sim")
         env["SIM_SCENARIO"] = str(self.scenario_path)
-        self._argv = [micropython_exe(), "-X", "heapsize=%s" % heapsize, "main.py"]
+        # simboot runs main.py from the staged filesystem as the device does, and boots it again
+        # after a watchdog reset (the simulated parts outside the RP2040 keep their state)
+        self._argv = [micropython_exe(), "-X", "heapsize=%s" % heapsize, str(BOARDS_DIR / "sim" / "simboot.py")]
         self._env = env
         self._cwd = str(self.fs)
