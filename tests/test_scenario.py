@@ -95,6 +95,11 @@ BAD = [
     ("[dut]\npositions = 40\n[[short]]\nside = \"plug\"\npins = [3]\nohm = 0.1\n", "short[0].pins", "two pin numbers"),
     ("[dut]\npositions = 40\n[[short]]\nside = \"plug\"\npins = [3, 4]\n", "short[0].ohm", "missing"),
     ("[dut]\npositions = 40\n[link]\ndrop_after_frames = -2\n", "link.drop_after_frames", ">= 0"),
+    ("[dut]\npositions = 40\n[link]\ngarble_kind = \"mstatuss\"\n", "link.garble_kind", "expected a frame kind the fixture sends"),
+    ("[dut]\npositions = 40\n[link]\ngarble_kind = 3\n", "link.garble_kind", "\"mstatus\""),
+    ("[dut]\npositions = 40\n[link]\nunplug_for_s = 2.0\n", "link.unplug_for_s", "needs link.unplug_after_frames"),
+    ("[dut]\npositions = 40\n[link]\nunplug_after_frames = 3\nunplug_for_s = 0\n", "link.unplug_for_s", "> 0"),
+    ("[dut]\npositions = 40\n[fixture]\ncal = \"expird\"\n", "fixture.cal", "\"expired\""),
     ("[dut]\npositions = 40\n[fixture]\nbulk = 1.0\n", "fixture.bulk", "unknown key"),
     ("[dut]\npositions = 40\n[[intermittent]]\npin = 50\nrate_hz = 1.0\nduration_us = 1.0\n", "intermittent[0].pin", "out of range"),
     ("[dut]\npositions = 40\n[[intermittent]]\npin = 5\nrate_hz = 0.0\nduration_us = 1.0\n", "intermittent[0].rate_hz", "> 0"),
@@ -145,3 +150,21 @@ def test_cli_scenario_positions_mismatch_exits_2(tmp_path, capsys):
     rc = main(["run", "--pins", "42", "--sim", "--scenario", str(SCENARIOS / "good-40.toml"), "--out", str(tmp_path)])
     assert rc == 2
     assert "--pins is 42" in capsys.readouterr().err
+
+
+def test_garble_kind_is_one_of_the_protocols_frame_kinds():
+    from tester.firmware import protocol
+    from tester.scenario import FRAME_KINDS
+
+    assert protocol.K_MSTATUS in FRAME_KINDS and protocol.K_CONTACT in FRAME_KINDS
+    for kind in FRAME_KINDS:
+        assert parse('[dut]\npositions = 40\n[link]\ngarble_kind = "%s"\n' % kind).link == {"garble_kind": kind}
+
+
+def test_cli_garble_kind_typo_exits_2(tmp_path, capsys):
+    bad = tmp_path / "typo.toml"
+    bad.write_text('[dut]\npositions = 40\n[link]\ngarble_kind = "contacts"\n')
+    rc = main(["run", "--pins", "40", "--sim", "--scenario", str(bad), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "link.garble_kind" in err and "'contacts'" in err
+    assert not (tmp_path / "r").exists()

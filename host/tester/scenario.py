@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tester.exitcodes import USAGE, TesterError
-from tester.firmware import spec5861
+from tester.firmware import protocol, spec5861
 
 SIDES = ("plug", "receptacle")
 
@@ -119,9 +119,13 @@ FIXTURE_KEYS = {
     "gain_error_ppm": _num(lo=None),
     "cal": _cal_kind,
 }
+# The frame kinds the fixture sends: protocol.py's K_* constants, their one home.
+FRAME_KINDS = tuple(sorted(v for k, v in vars(protocol).items() if k.startswith("K_") and isinstance(v, str)))
+
+
 def _frame_kind(v):
-    if not isinstance(v, str) or not v.isalpha():
-        return "expected a frame kind (letters, e.g. \"mstatus\"), got %r" % (v,)
+    if v not in FRAME_KINDS:
+        return "expected a frame kind the fixture sends (%s), got %r" % (", ".join('"%s"' % k for k in FRAME_KINDS), v)
     return None
 
 
@@ -292,4 +296,6 @@ def _floats(tbl):
 def _link(doc, name):
     link = _table(doc, "link", name)
     _check_keys(link, LINK_KEYS, "link", name)
+    if "unplug_for_s" in link and "unplug_after_frames" not in link:  # else a fault that never happens
+        raise _err(name, "link.unplug_for_s", "needs link.unplug_after_frames (when the cable is pulled)")
     return dict(link)
