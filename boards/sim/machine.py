@@ -13,6 +13,36 @@ WDT_RESET = 3
 
 _freq = 125_000_000
 _irq_state = 0
+_reset_cause = PWRON_RESET
+_wdt = None  # the running watchdog (None: never started, or disabled through WATCHDOG CTRL)
+WATCHDOG_CTRL = 0x40058000  # RP2040 watchdog CTRL; +0x3000 is its atomic clear alias
+WATCHDOG_ENABLE = 1 << 30
+
+
+class BoardReset(BaseException):
+    """The RP2040 resets (watchdog): Python does not go on. The simulated board raises this, and
+    every later bus or pin access raises it again, so no `finally` of the firmware can touch the
+    hardware on the way out, as on the chip. The parts outside the RP2040 (expander, relay chain,
+    current source) keep their state. boards/sim/simboot.py boots main.py again (reboot())."""
+
+    def __init__(self, cause):
+        super().__init__("board reset")
+        self.cause = cause
+
+
+def reboot():
+    """After a BoardReset: the chip comes out of reset (the watchdog off, reset_cause() says why);
+    the firmware modules must be loaded again (simboot.py)."""
+    global _wdt, _reset_cause
+    _reset_cause = simhw.halted or PWRON_RESET
+    simhw.halted = 0
+    _wdt = None
+
+
+def _wdt_ctrl_clear(addr, value):
+    global _wdt
+    if value & WATCHDOG_ENABLE:
+        _wdt = None  # what the pico-sdk's watchdog_disable() does: the firmware's REPL hand-over
 _EIO = 5  # the rp2 port raises OSError(EIO) when an I2C address is not acknowledged
 
 
@@ -251,6 +281,12 @@ class I2C:
         self._freq = int(freq)
 
     def _dev(self, addr, nbytes):
+        simhw.check_running()
+        if simhw.i2c_stuck:
+            # A bus that never finishes (a driver stuck waiting on it): time goes by until the
+            # watchdog resets the chip (its check runs on every clock advance).
+            while True:
+                simclock.advance_us(1000)
         # address byte + data bytes, 9 clocks each, plus start and stop
         simclock.advance_us(((1 + nbytes) * 9 + 2) * 1_000_000 // self._freq)
         d = simhw.i2c_device(self._id, addr)
@@ -302,19 +338,25 @@ class WDT:
     of fixture time) resets the board: the simulated board ends the process with a message."""
 
     def __init__(self, *, id=0, timeout=5000):
+        global _wdt
         if timeout < 1 or timeout > 8388:
             raise ValueError("timeout")
         self._timeout_us = timeout * 1000
         self._last = simclock.now_us()
+        _wdt = self
         simclock.add_hook(self._check)
+        simhw.register_mem32(WATCHDOG_CTRL + 0x3000, None, _wdt_ctrl_clear)
 
     def feed(self):
         self._last = simclock.now_us()
 
     def _check(self, now):
+        if _wdt is not self or simhw.halted:
+            return  # disabled, or an earlier watchdog: the chip has one
         if now - self._last > self._timeout_us:
             sys.stderr.write("simulated board: watchdog reset (not fed for %d ms)\n" % ((now - self._last) // 1000))
-            sys.exit(3)
+            simhw.halted = WDT_RESET
+            raise BoardReset(WDT_RESET)
 
 
 class _Mem:
@@ -384,7 +426,7 @@ def time_pulse_us(pin, pulse_level, timeout_us=1_000_000):
 
 
 def reset_cause():
-    return PWRON_RESET
+    return _reset_cause
 
 
 def reset():

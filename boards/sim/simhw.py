@@ -9,6 +9,18 @@
 #
 # The devices of a board are built on first use of a bus (world()); sim_fixture builds them.
 
+halted = 0  # nonzero (the reset cause) from a board reset until simboot reboots the chip
+i2c_stuck = False  # test hook: every I2C transfer hangs from now on
+
+
+def check_running():
+    """Bus and pin accesses after a board reset raise it again: the firmware cannot go on."""
+    if halted:
+        import machine
+
+        raise machine.BoardReset(halted)
+
+
 _mem = {}
 _plain_mem = {}
 _i2c = {}
@@ -31,6 +43,7 @@ def register_mem8(addr, read_fn, write_fn):
 
 
 def mem_read(width, addr):
+    check_running()
     h = _mem.get((width, addr))
     if h is not None and h[0] is not None:
         return h[0](addr) & ((1 << (8 * width)) - 1)
@@ -38,6 +51,7 @@ def mem_read(width, addr):
 
 
 def mem_write(width, addr, value):
+    check_running()
     value &= (1 << (8 * width)) - 1
     h = _mem.get((width, addr))
     if h is not None and h[1] is not None:
@@ -63,11 +77,13 @@ def register_spi(bus_id, dev):
 
 
 def spi_devices(bus_id):
+    check_running()
     return _spi.get(bus_id, ())
 
 
 def set_gpio(n, level):
     """Drive GPIO n from outside (a simulated signal into an input pin)."""
+    check_running()
     level = 1 if level else 0
     old = _gpio.get(n)
     _gpio[n] = level
