@@ -100,7 +100,7 @@ class SimBoard:
     def boot(self, scenario=None, drop_after_frames=None):
         if scenario is not None:
             self.set_scenario(scenario)
-        argv = [micropython_exe(), "-X", "heapsize=%s" % self.heapsize, "main.py"]
+        argv = [micropython_exe(), "-X", "heapsize=%s" % self.heapsize, str(BOARDS_DIR / "sim" / "simboot.py")]  # runs main.py, reboots after a watchdog reset
         return PtyBridge(
             argv, self.workdir, env=_env(self.workdir, self.scenario_path), cwd=str(self.fs), drop_after_frames=drop_after_frames
         )
