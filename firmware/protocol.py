@@ -159,10 +159,12 @@ def parse_command(line):
     `id` is returned as soon as it is known (as ProtocolError.cmd_id) so that the error reply
     can name the command it refuses."""
     if isinstance(line, (bytes, bytearray)):
-        try:
-            line = line.decode()
-        except Exception:
-            raise ProtocolError(E_SYNTAX, "not ASCII")
+        # Bytes first: MicroPython's decode() does not validate UTF-8, so an overlong sequence
+        # (b"\xc0\xbd" for "=") would come out as an ASCII character on the fixture alone.
+        for b in line:
+            if b > 0x7E:
+                raise ProtocolError(E_SYNTAX, "not ASCII")
+        line = line.decode()
     line = line.strip(_WS)  # not strip(): CPython's also strips \x1c-\x1f, MicroPython's does not
     if not line:
         raise ProtocolError(E_SYNTAX, "empty line")
