@@ -73,7 +73,9 @@ class Link:
             n = self._tx.write(frame)
         except OSError:
             n = 0
-        if n is not None and n < len(frame):
+        if n is None:  # a non-blocking stream that would block: nothing was written
+            n = 0
+        if n < len(frame):
             self.bytes_dropped += len(frame) - n
             self.frames_dropped += 1
             self.congested = True
