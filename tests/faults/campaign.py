@@ -39,6 +39,7 @@ class Result:
     findings: list = field(default_factory=list)  # (batch k, message, chunks)
     wall_s: float = 0.0
     frames: int = 0
+    kinds: dict = field(default_factory=dict)  # frames received per kind
     processes: int = 0
 
     def faults(self):
@@ -49,6 +50,8 @@ class Result:
             self.counts[k] += v
         self.findings += other.findings
         self.frames += other.frames
+        for k, v in other.kinds.items():
+            self.kinds[k] = self.kinds.get(k, 0) + v
         self.processes += other.processes
 
 
@@ -170,6 +173,7 @@ def _consume(proc, batches, start, res, log):
             k = int(line[3:])
             frames, noise, lines, verbs, crash = [], [], [], {}, []
             stalled = False
+            monitor_us = 0
             for d, data, a in batches[k]:
                 c["inputs"] += 1
                 c["bytes"] += len(data)
@@ -179,8 +183,10 @@ def _consume(proc, batches, start, res, log):
                         continue
                     lines.append(ln)
                     try:
-                        cid, verb, _ = protocol.parse_command(ln)
+                        cid, verb, args = protocol.parse_command(ln)
                         verbs[cid] = verb
+                        if verb == "MONITOR":
+                            monitor_us += args["seconds"] * 1_000_000
                     except protocol.ProtocolError:
                         pass
             c["lines"] += len(lines)
@@ -213,8 +219,6 @@ def _consume(proc, batches, start, res, log):
                 _finding(res, k, "frame sequence: %d frames missing, the link dropped %d" % (gaps, drops), batches)
                 gaps = drops
             msgs = oracle.judge_batch(c, lines, frames, noise, state, stalled, verbs)
-            monitor_us = sum(int(a.split(b"seconds=")[1].split()[0]) * 1_000_000 for _, a, _ in batches[k]
-                             if b"MONITOR" in a and b"seconds=" in a and a.split(b"seconds=")[1][:1].isdigit())
             if state["fixture_us"] > FIXTURE_BUDGET_US + monitor_us + sum(d for d, _, _ in batches[k]):
                 c["hangs"] += 1
                 msgs.append("batch took %.1f s of fixture time" % (state["fixture_us"] / 1e6))
@@ -223,7 +227,7 @@ def _consume(proc, batches, start, res, log):
             for m in msgs:
                 _finding(res, k, m, batches)
             if log:
-                log(k, state, msgs)
+                log(k, state, msgs, lines, frames)
             continue
         if line == b"#DONE":  # after a last frame: every drop has shown as a gap by now
             if gaps != drops:
@@ -238,6 +242,7 @@ def _consume(proc, batches, start, res, log):
                 _finding(res, k, "garbled frame (%s): %r" % (e.msg, line[:120]), batches)
                 continue
             res.frames += 1
+            res.kinds[kind] = res.kinds.get(kind, 0) + 1
             g = seqc.feed(seq)
             if g < 0:
                 c["frame_seq_gaps"] += 1

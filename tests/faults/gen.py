@@ -44,6 +44,8 @@ class Gen:
         kind, _, lo, hi = spec
         if key == "pins":
             return POSITIONS if r.random() < 0.8 else r.choice((0, 1, 9, 11, 12, 200, 201, -4))
+        if key == "seconds":  # a valid long window is no fault, only slow: 1-2 s, or out of range
+            return r.choice((1, 1, 2, lo - 1, hi + 1))
         if kind == protocol.INT:
             if r.random() < 0.8:
                 return r.randint(lo, hi)
