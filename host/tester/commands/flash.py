@@ -8,9 +8,14 @@ fixture's identity, reconnect, check the handshake (firmware and protocol versio
                                                 EEPROM persist there; default ~/.local/share/
                                                 tester/sim-fixture)
 
-Exit codes: 0 every fixture flashed and answering with the deployed version; 3 a deploy failed
-(half-way: the message says so; the same command repairs it) or the fixture does not come back
-with the deployed version; 2 bad arguments.
+Before mpremote: the application runs with Ctrl-C off (kbd_intr(-1)), so mpremote's Ctrl-C
+cannot stop it; `tester flash` first sends the protocol's REPL command (the app goes safe and
+hands the port to MicroPython's REPL) and waits for its `ok`. No answer (older firmware, a board
+already at the REPL): mpremote goes on as it always did.
+
+Exit codes: 0 every fixture flashed and answering with the deployed version; 3 no such port, a
+deploy failed (half-way: the message says so; the same command repairs it) or the fixture does
+not come back with the deployed version; 2 bad arguments.
 """
 
 import os
@@ -25,6 +30,7 @@ from tester.fixture import Fixture
 from tester.link import Link, LinkError
 
 RECONNECT_S = 15.0
+REPL_ANSWER_S = 2.0  # the app answers REPL at once; silence means no app is listening
 
 
 def data_dir():
@@ -118,6 +124,36 @@ def handshake_after_reset(port, want_fw, want_proto, fixture_id=None, timeout=RE
         link.close()
 
 
+def port_missing(port):
+    """True for a device path that does not exist (COM3, id:... and the like are left to mpremote)."""
+    return port.startswith("/") and not os.path.exists(port)
+
+
+def request_repl(port, timeout=REPL_ANSWER_S, opener=None):
+    """Ask the application on `port` to give the port to MicroPython's REPL. True if it said
+    `ok` (it is then safe and gone); False if nothing answered so (old firmware, a REPL)."""
+    from tester.firmware import protocol
+
+    try:
+        link = (opener or Link.open)(port)
+    except LinkError:
+        return False
+    try:
+        cmd_id = link.send("REPL")
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            f = link.read_frame(left)
+            if f.id == cmd_id and f.kind in (protocol.K_OK, protocol.K_ERR):
+                return f.kind == protocol.K_OK
+    except LinkError:
+        return False
+    finally:
+        link.close()
+
+
 def _report(out, rep, hello):
     out.write(
         "%s: firmware %s protocol %d (board %s) deployed: %d copied, %d unchanged\n"
@@ -145,7 +181,7 @@ def flash_sim(args, want_fw, want_proto, out):
     drop = os.environ.get("TESTER_SIM_DROP_AFTER_FILES")  # test hook: the cable is pulled mid-copy
     with board.repl(drop_after_files=int(drop) if drop else None) as repl:
         try:
-            rep = deploy_mod.deploy(repl.port, args.source, args.board, resume=True, workdir=board.workdir)
+            rep = deploy_mod.deploy(repl.port, args.source, args.board, resume=True, target="unix")
         except deploy_mod.DeployError as e:
             if repl.dropped:
                 e.msg += "\n(simulated: the USB cable was pulled during the copy)"
@@ -168,6 +204,10 @@ def run(args, out=None):
     failed = []
     for port in targets(args):
         try:
+            if port_missing(port):
+                raise FixtureError("no such port %s: nothing was flashed (is the fixture plugged in? `tester flash --all` finds it)" % port)
+            if request_repl(port):
+                time.sleep(0.2)  # the app ends; MicroPython's REPL takes the port
             rep = deploy_mod.deploy(port, args.source, args.board)
             deploy_mod.reset(port)
             time.sleep(1.0)  # the USB device goes away and comes back

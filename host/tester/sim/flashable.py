@@ -56,12 +56,15 @@ class _Repl(PtyBridge):
     def _watch_fs(self):
         while not self._stop.is_set():
             n = 0
-            for p in self.fs.rglob("*"):
-                try:
-                    if p.is_file() and p.stat().st_mtime >= self._t0:
-                        n += 1
-                except OSError:
-                    pass
+            try:  # a deploy creates, renames and removes folders under the walk
+                for p in self.fs.rglob("*"):
+                    try:
+                        if p.is_file() and p.stat().st_mtime >= self._t0:
+                            n += 1
+                    except OSError:
+                        pass
+            except OSError:
+                continue
             if n >= self.drop_after_files:
                 self.dropped = True
                 self.unplug()
