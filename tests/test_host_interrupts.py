@@ -68,7 +68,8 @@ class Cli:
         self.kids = set()
 
     def err(self):
-        return self.err_path.read_text()
+        """What it printed (the live view is on stdout, or on stderr with --json)."""
+        return self.out_path.read_text() + self.err_path.read_text()
 
     def wait_text(self, text, timeout=60.0):
         ok = _wait_for(lambda: (self.kids.update(_children(self.p.pid)) or text in self.err()) or self.p.poll() is not None, timeout)
@@ -117,21 +118,24 @@ def test_signal_during_monitoring_keeps_the_window_and_cleans_up(tmp_path, sig):
     assert 0 < w["elapsed_s"] < 7200 and w["reason"] == "stopped"  # the fixture confirmed the MSTOP
     assert rec["events"] and len(rec["events"]) == w["events"]  # what was measured is there
     assert rec["measured_verdict"] == "FAIL"  # the intermittent contact, seen before the stop
-    assert json.loads(cli.out_path.read_text()) == rec
+    assert json.loads(cli.out_path.read_text()) == rec  # --json: stdout holds the record only
 
 
 def test_sigterm_during_run_aborts_writes_record_and_cleans_up(tmp_path):
+    # The simulated link stops forwarding after 30 frames: the run is in progress (the host
+    # waiting up to --timeout) when SIGTERM arrives, whatever the speed of this machine.
     out = tmp_path / "results"
-    cli = Cli(tmp_path, ["run", "--pins", "80", "--sim", "--out", str(out)], umask=0o077)
+    cli = Cli(tmp_path, ["run", "--pins", "40", "--sim", "--scenario", str(REPO / "scenarios" / "link-drop-40.toml"),
+                         "--timeout", "60", "--out", str(out)], umask=0o077)
     cli.wait_text("test current")  # the run has started on the fixture
+    time.sleep(0.5)
     rc = cli.signal(signal.SIGTERM)
     assert rc == 143, cli.err()
     cli.check_clean()
     d, rec = _record(out)
-    if rec["verdict"] != "ABORTED":
-        pytest.skip("the run finished before the signal (%s)" % rec["verdict"])
-    assert rec["interrupted_by"] == "SIGTERM" and rec["complete"] is False
-    assert rec["done"] is not None and rec["done"]["verdict"] == "ABORTED"  # the fixture confirmed
+    assert rec["verdict"] == "ABORTED" and rec["interrupted_by"] == "SIGTERM" and rec["complete"] is False
+    assert "SIGTERM" in rec["error"] and 0 < len(rec["contacts"]) < 40  # what was measured is kept
+    assert "aborting the run" in cli.err() and cli.err().strip().endswith("ABORTED (SIMULATED)")
     # readable by other users whatever the umask (MES collectors)
     assert stat.S_IMODE(d.stat().st_mode) == 0o755
     assert stat.S_IMODE(out.stat().st_mode) == 0o755
@@ -144,7 +148,7 @@ def test_sigterm_during_run_aborts_writes_record_and_cleans_up(tmp_path):
 def test_vibration_interrupted_then_resumed_from_the_axis_in_progress(tmp_path):
     out = tmp_path / "results"
     base = ["vibration", "--pins", "40", "--sim", "--scenario", str(REPO / "scenarios" / "intermittent-40.toml"), "--yes"]
-    cli = Cli(tmp_path, base + ["--axis-duration", "10m", "--out", str(out)])
+    cli = Cli(tmp_path, base + ["--axis-duration", "5m", "--out", str(out)])
     cli.wait_text("monitoring axis-Y")
     rc = cli.signal(signal.SIGTERM)
     assert rc == 143, cli.err()
@@ -163,7 +167,7 @@ def test_vibration_interrupted_then_resumed_from_the_axis_in_progress(tmp_path):
     assert rec2["windows"][0] == rec["windows"][0]  # axis X kept as measured, not run again
     assert [w["axis"] for w in rec2["superseded_windows"]] == ["Y"]
     assert rec2["resumed"][0]["axes_done"] == ["X"]
-    assert rec2["stages"]["after"]["verdict"] == "PASS" and rec2["conditions"]["axis_duration_s"] == 600
+    assert rec2["stages"]["after"]["verdict"] == "PASS" and rec2["conditions"]["axis_duration_s"] == 300
     assert {e["axis"] for e in rec2["events"]} == {"X", "Y", "Z"}
     assert sorted(p.name for p in d.iterdir() if p.is_dir()) == ["contact-resistance-after", "contact-resistance-initial"]
 

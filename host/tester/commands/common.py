@@ -113,6 +113,7 @@ def check_out_dir(path):
     from tester.record import make_dirs
 
     p = Path(path)
+    created = [d for d in [p] + list(p.parents) if not d.exists()]
     try:
         make_dirs(p)
         fd, tmp = tempfile.mkstemp(prefix=".tester-write-check-", dir=str(p))
@@ -120,6 +121,12 @@ def check_out_dir(path):
         os.unlink(tmp)
     except OSError as e:
         raise UsageError("--out %s: results cannot be written there (%s)" % (path, e.strerror or e))
+    finally:
+        for d in created:  # nothing is left behind until there is a result to keep
+            try:
+                d.rmdir()
+            except OSError:
+                pass
 
 
 def calibration_problem(hello, today):

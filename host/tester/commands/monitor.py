@@ -106,11 +106,15 @@ def _out_dir(args, rec, fx, kind):
 
 
 def _prompt(args, view, text):
-    view.line(text)
+    """`text` or (text, what the operator does); the prompt goes where the view goes (stderr
+    with --json: stdout holds only the record)."""
+    text, action = text if isinstance(text, tuple) else (text, "press Enter when ready")
     if getattr(args, "yes", False):
+        view.line(text)
         return
+    view.line("%s -- %s (Ctrl-C to stop)" % (text, action))
     try:
-        input("%s -- press Enter when ready (Ctrl-C to stop) " % text)
+        input()
     except EOFError:
         raise UsageError("no operator input (stdin closed): use --yes for unattended runs")
 
@@ -427,8 +431,9 @@ def cmd_shock(args):
             k += 1
             # One prompt per shock: each window waits for its shock (a person fires it after
             # "fire now"); with --yes the shock machine's own controller times the shocks.
-            prompt = "shock %d/%d, direction %s (50 G, 11 ms half-sine): %sarm the shock machine, press Enter, then fire at 'FIRE NOW'" % (
-                k, total, d, "mount the fixture for direction %s, " % d if j == 0 else "")
+            prompt = ("shock %d/%d, direction %s (50 G, 11 ms half-sine)%s" % (
+                k, total, d, ": mount the fixture for direction %s" % d if j == 0 else ""),
+                "arm the shock machine, press Enter, then fire at 'FIRE NOW'")
             windows.append((args.window, d, "shock-%02d" % k, {"shock": k, "direction": d, "axis": d[1]}, prompt))
     rec = monitoring.MonitorRecord("shock", args.pins, args.sim, args.serial)
     rec.set_scenario(scenario)
