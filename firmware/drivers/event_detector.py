@@ -74,6 +74,7 @@ import array
 import time
 
 import rp2
+from machine import mem32
 from micropython import const
 
 import spec5861
@@ -310,6 +311,7 @@ class EventDetector:
         self.chk_t = array.array("q", [0] * N_SM)  # cycle of an SM's pending check (its next sample)
         self.chk_bits = array.array("I", [0] * N_SM)  # channels it disagrees on (0: no check)
         self._count0 = DMA_COUNT
+        self._mem32 = mem32  # (bound once: drain() looks nothing up)
         self.reset_counters()
 
     def reset_counters(self):
@@ -362,9 +364,8 @@ class EventDetector:
 
     # ---- hardware ----
     def start(self, initial_word=None):
-        from machine import Pin, mem32
+        from machine import Pin
 
-        self._mem32 = mem32  # (bound once: drain() imports nothing)
         self.stop()
         self.reset_counters()
         for ring in self.rings:
@@ -401,8 +402,6 @@ class EventDetector:
         """Disable the SMs (in the same cycle) and stop and free their DMA channels; the records
         already in the rings stay there for drain()."""
         if self.sms:
-            from machine import mem32
-
             mem32[PIO0_BASE + CTRL_CLR] = (1 << N_SM) - 1
             if self.running:
                 self._elapse()
@@ -465,54 +464,77 @@ class EventDetector:
     def drain(self):
         """Merge and decode what the DMAs have written since the last call. Returns records.
         The work is bounded: at most a ring's worth per SM (older data was overwritten: skipped
-        and counted)."""
+        and counted). The usual case (state in `st`) is written out in one piece: every bytecode
+        here runs 50 times a second."""
         margin = 0
         if self.running:
-            self._elapse()
+            now = time.ticks_us()
+            r = self._rel_us + time.ticks_diff(now, self._tick)
+            self._tick = now
+            if r >= FOLD_US:  # rare (a quiet stretch): keeps _rel_us * 125 a small int
+                self._fold_us += r
+                r = 0
+            self._rel_us = r
             margin = CUT_MARGIN_US  # records older than this are all in their rings
-        self.check_stall()
-        if self._live and not self._loss_pending:
-            n = self._drain_native(margin)
-            if n >= 0:
-                return n
-        return self._drain_py(margin)
-
-    def _drain_native(self, margin):
-        """The usual drain: the state is in `st`. Returns -1 if the Python path must take it."""
+        if self._mem32[PIO0_BASE + FDEBUG_OFFSET] & (((1 << N_SM) - 1) << FDEBUG_RXSTALL):
+            self.check_stall()
+        if not self._live or self._loss_pending or self.dead:
+            return self._drain_py(margin)
         st = self.st
         rw = self.ring_words
+        c0 = self._count0
         busy = st[S_CT] != NONE or st[S_CT + 1] != NONE or st[S_CT + 2] != NONE
-        n = 0
-        for k in range(N_SM):
-            b = SMB + SMW * k
+        b = SMB
+        for dma in self.dmas:
             rd = st[b + SM_READ]
-            p = self._count0 - self.dmas[k].count - rd
+            p = c0 - dma.count - rd
             if p > rw:
-                return -1  # the DMA lapped us: Python skips and counts
+                return self._drain_py(margin)  # the DMA lapped us: Python skips and counts
             end = rd + p - (p & 1)  # whole records
             st[b + SM_END] = end
             if end != rd:
-                if (self.dead >> k) & 1:
-                    st[b + SM_READ] = end  # a stalled SM: consumed, not merged
-                    n += p >> 1
-                else:
-                    busy = True
+                busy = True
+            b += SMW
         if not busy:
-            self.records += n
-            return n  # nothing new (the usual case between events)
+            return 0  # nothing new (the usual case between events)
         if self._fold_us:
             cut = REL_LIMIT - 1
         else:
             cut = (self._rel_us - margin) * 125
-            if cut >= REBASE_CYCLES and self._rebase():
+            if cut >= REBASE_CYCLES and self._rebase():  # rare: every ~2 s of activity
                 cut = (self._rel_us - margin) * 125 if not self._fold_us else REL_LIMIT - 1
-        n += self._call(cut)
-        if st[S_WHY]:
-            # A step for Python (rare): from here as before, absolute times.
-            self._to_py()
-            n += self._merge_loop((self.elapsed_us - margin) * (SYS_HZ // 1_000_000))
+            if cut >= REL_LIMIT:
+                cut = REL_LIMIT - 1
+        st[S_CUT] = cut
+        st[S_CHMASK] = self.channel_mask  # (the monitor sets it per run)
+        st[S_LOGMIN] = self.log_min_ns
+        ev0 = self.ev_n
+        st[S_EVN] = ev0
+        n = _merge(st, self._ring_all, self.acc)
+        self.native_records += n
+        if st[S_EVN] != ev0 or st[S_DROP] or st[S_WHY]:
+            n += self._after_merge(ev0, margin)
         self.records += n
         return n
+
+    def _after_merge(self, ev0, margin):
+        """After a _merge call: the events it logged get their start in us, drops are counted; a
+        step it handed back (rare) is taken from the Python home, absolute times."""
+        st = self.st
+        ev = st[S_EVN]
+        if ev != ev0:
+            self.ev_n = ev
+            tb = self._tb_us
+            for i in range(ev0, ev):
+                self.ev_start_us[i] = tb + (self.ev_t_rel[i] * NS_PER_CYCLE) // 1000
+        d = st[S_DROP]
+        if d:
+            self.ev_dropped += d
+            st[S_DROP] = 0
+        if st[S_WHY]:
+            self._to_py()
+            return self._merge_loop((self.elapsed_us - margin) * (SYS_HZ // 1_000_000))
+        return 0
 
     def _drain_py(self, margin):
         """The Python path: start records, losses (overrun, stall), a state `st` cannot hold."""
@@ -613,22 +635,14 @@ class EventDetector:
         """One _merge call up to `cut` (relative to the time base; -1: all); returns records."""
         st = self.st
         st[S_CUT] = REL_LIMIT - 1 if cut < 0 or cut >= REL_LIMIT else cut
-        st[S_CHMASK] = self.channel_mask  # (the monitor sets it per run)
+        st[S_CHMASK] = self.channel_mask
+        st[S_LOGMIN] = self.log_min_ns
         ev0 = self.ev_n
         st[S_EVN] = ev0
-        st[S_DROP] = 0
-        st[S_LOGMIN] = self.log_min_ns
         n = _merge(st, self._ring_all, self.acc)
         self.native_records += n
-        ev = st[S_EVN]
-        if ev != ev0:
-            self.ev_n = ev
-            tb = self._tb_us
-            for i in range(ev0, ev):
-                self.ev_start_us[i] = tb + (self.ev_t_rel[i] * NS_PER_CYCLE) // 1000
-            d = st[S_DROP]
-            if d:
-                self.ev_dropped += d
+        st[S_WHY] = 0  # (the caller's _step takes what it handed back)
+        self._after_merge(ev0, 0)
         return n
 
     def _rebase(self):
