@@ -44,7 +44,7 @@ def add_parser(sub):
     p.add_argument("--yes", action="store_true", help="do not prompt (the coupon is fitted)")
     p.add_argument("--cal-dir", metavar="DIR", help="where the host copy goes (default <data dir>/calibrations)")
     p.add_argument("--current-ma", type=int, metavar="I", help="test current (default %d mA)" % 100)
-    p.add_argument("--timeout", type=float, default=10.0, metavar="S")
+    p.add_argument("--timeout", type=common.seconds, default=10.0, metavar="S", help="longest silence of the fixture (s)")
     p.set_defaults(func=run)
     return p
 
