@@ -56,11 +56,16 @@
 #   trusted; the run is INVALID). If the CPU falls a whole ring behind a DMA, drain() sees it
 #   from the DMA transfer count and counts the overwritten records as `overrun_records`.
 #
-#   speed: the merge runs as machine code (_merge, @micropython.viper, at the end of this file);
-#   the Python step (_step) is its reference and takes the rare steps it hands back (a reference
-#   after a loss, an event longer than 1.07 s). 20,000 events/s are 120,000 records/s (every
-#   edge is seen by all three machines): `make bench` replays _merge's armv6m code in Unicorn
-#   with the Cortex-M0+ timings (tools/merge_on_m0plus.py) for its cycles per record.
+#   speed: the merge runs as machine code (_merge, @micropython.viper, in event_merge.py, loaded
+#   from the filesystem, never frozen); its state stays in `st` between drains, so a drain is a
+#   few stores and one _merge call, and allocates nothing. The Python step (_step) is its
+#   reference and takes the rare steps it hands back (a reference after a loss, an event longer
+#   than 1.07 s). 20,000 events/s are 120,000 records/s (every edge is seen by all three
+#   machines): `make bench` prices the whole drain: _merge's armv6m code in Unicorn with the
+#   Cortex-M0+ timings (tools/merge_on_m0plus.py) plus the Python part of each drain.
+#
+#   loss: an event whose start or end fell in lost data (overrun, stall) is never given a length
+#   made of the gap: it is closed unmeasured and counted (`unmeasured`).
 #
 #   junk bits: `mov y, pins` reads all 32 GPIOs (PIO v0 cannot mask a mov). GP24..GP29 (SPI,
 #   I2C, the interrupter) also cause records; they carry no channel change and the decoder drops
