@@ -23,6 +23,14 @@ class LinkError(FixtureError):
     """The link to the fixture failed: silence, a port that vanished, a protocol violation."""
 
 
+def _is_frame(line):
+    try:
+        protocol.decode_frame(line)
+    except protocol.ProtocolError:
+        return False
+    return True
+
+
 @dataclass
 class Frame:
     seq: int
@@ -132,9 +140,17 @@ class Link:
                 self._buf += data
 
     def feed_line(self, line):
-        """Account for one received line; return a Frame or None (noise, garbled)."""
+        """Account for one received line; return a Frame or None (noise, garbled).
+
+        USB CDC drops bytes when the host stops reading, a frame's end and its newline included:
+        the next frame then arrives glued to a fragment. A whole frame at the end of a line is
+        recovered; the fragment before it counts as garbled (or noise)."""
         if not line.strip():
             return None
+        cut = line.rfind(b"$")
+        if cut > 0 and not _is_frame(line) and _is_frame(line[cut:]):
+            self.feed_line(line[:cut])
+            return self.feed_line(line[cut:])
         if not line.lstrip().startswith(b"$"):
             self._noise(line)
             return None
