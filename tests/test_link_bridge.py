@@ -68,4 +68,6 @@ def test_sim_fixture_stages_scenario_and_env(tmp_path):
     assert json.loads((tmp_path / "w" / "scenario.json").read_text()) == sc
     assert s._env["SIM_SCENARIO"] == str(tmp_path / "w" / "scenario.json")
     assert s._env["MICROPYPATH"].split(":")[0].endswith("boards/sim")
-    assert s._argv[-3:] == ["-X", "heapsize=%s" % launcher.HEAPSIZE, "main.py"] and s._cwd == str(tmp_path / "w" / "fs")
+    # simboot.py runs main.py from the staged filesystem (the working directory), as the device boots
+    assert s._argv[-3:-1] == ["-X", "heapsize=%s" % launcher.HEAPSIZE] and s._argv[-1].endswith("boards/sim/simboot.py")
+    assert s._cwd == str(tmp_path / "w" / "fs") and (s.fs / "main.py").exists()
