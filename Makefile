@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 PINS    ?= 40
 STUBS_VERSION := 1.28.0.post4
 
-.PHONY: setup run test check bench flash hardware board-rules clean
+.PHONY: setup run test check bench faults flash hardware board-rules clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,12 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tools/bench.py
+	$(BIN)/python tools/faults.py
+
+# The fault campaign: >= 30,000 fuzzed inputs on the firmware (MicroPython) and through the
+# simulated fixture's pty; prints the counts (crashes, hangs, relays left closed...), all must be 0.
+faults: $(STAMP)
+	$(BIN)/python tools/faults.py
 
 # Regenerate hardware/ tables and the block diagram from their sources (tests check they are current).
 hardware: $(STAMP)

@@ -4,7 +4,7 @@ hardware's state checked after every batch; and the oracles themselves shown abl
 
 import pytest
 
-from faults import campaign, oracle
+from faults import campaign, oracle, pty_fuzz
 from tester.firmware import protocol
 
 SEED = 20240509
@@ -63,3 +63,11 @@ def test_judge_flags_missing_doubled_lost_and_unsafe():
     oracle.judge_batch(c, [], [hello0], ["Traceback"], _state(coils=[3], src_en=1, mon_en=1, hot=2), False, {})
     assert c["relays_left_closed"] == 1 and c["sources_left_on"] == 1 and c["monitor_left_on"] == 1
     assert c["hot_switches"] == 2 and c["tracebacks"] == 1 and c["unsafe_batches"] == 1
+
+
+def test_pty_end_to_end_fuzz(tmp_path):
+    """Bytes through the simulated fixture's real pseudo-terminal (0x03, floods, mid-run input):
+    every probe answered, nothing but frames on the wire, the fixture safe at the end."""
+    r = pty_fuzz.run(SEED, 200, tmp_path)
+    assert r.counts["inputs"] >= 190 and r.counts["runs"] >= 4, r.counts
+    assert r.faults() == {}, "\n".join(r.findings[:5])

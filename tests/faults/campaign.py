@@ -56,6 +56,8 @@ class Result:
 
 
 def _env(workdir, scenario):
+    for f in ("eeprom.bin", "config.json"):  # a fresh fixture: the same seed gives the same run
+        (Path(workdir) / f).unlink(missing_ok=True)
     p = Path(workdir) / "scenario.json"
     p.write_text(json.dumps(scenario))
     e = dict(os.environ)
@@ -157,6 +159,7 @@ def _consume(proc, batches, start, res, log):
     model = oracle.LineModel()
     seqc = oracle.SeqCheck()
     gaps = drops = 0
+    gap_at = []
     k = None
     frames, noise, lines, verbs = [], [], [], {}
     stalled = False
@@ -216,7 +219,7 @@ def _consume(proc, batches, start, res, log):
             drops = state["link"]["frames_dropped"]  # since the interpreter started
             if gaps > drops:  # a frame missing that the link does not know it dropped
                 c["frame_seq_gaps"] += gaps - drops
-                _finding(res, k, "frame sequence: %d frames missing, the link dropped %d" % (gaps, drops), batches)
+                _finding(res, k, "frame sequence: %d frames missing, the link dropped %d; gaps before %s" % (gaps, drops, gap_at[-6:]), batches)
                 gaps = drops
             msgs = oracle.judge_batch(c, lines, frames, noise, state, stalled, verbs)
             if state["fixture_us"] > FIXTURE_BUDGET_US + monitor_us + sum(d for d, _, _ in batches[k]):
@@ -244,6 +247,8 @@ def _consume(proc, batches, start, res, log):
             res.frames += 1
             res.kinds[kind] = res.kinds.get(kind, 0) + 1
             g = seqc.feed(seq)
+            if g > 0:
+                gap_at.append((seq, kind, g, frames[-1][:2] if frames else None))
             if g < 0:
                 c["frame_seq_gaps"] += 1
                 _finding(res, k, "frame seq %d repeated" % seq, batches)
