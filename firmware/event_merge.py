@@ -63,7 +63,8 @@ S_START = const(48)  # per channel (24): time its open event started (NONE, OLD,
 S_EDGES = const(72)  # the histogram's first N_BINS - 1 edges (ns)
 S_WHY = const(77)  # after _merge: 0 everything up to the cut merged, 1 a step for Python
 S_DEBRUIJN = const(80)  # 32 entries: bit index of ((x & -x) * DEBRUIJN) >> 27
-ST_WORDS = const(112)
+S_W = const(112)  # S_W + k: words SM k's DMA has written since start (the drain sets them)
+ST_WORDS = const(115)
 DEBRUIJN = const(0x077CB531)
 NONE = const(0x3FFFFFFF)  # above every time: an empty candidate never comes first
 OLD = const(0x3FFFFFFE)  # started before the time base
@@ -80,16 +81,28 @@ def _merge(st: ptr32, ring: ptr32, acc: ptr32) -> int:
     chmask = int(st[S_CHMASK])
     wmask = int(st[S_WMASK])
     m32 = int(st[S_M32])
+    rw = int(st[S_RW])
     st[S_WHY] = 0
-    # Heads not known yet (the ring was empty at the last step): from the counter of the next
-    # record. A gap 32 bits cannot hold: Python (cut = -1 ends the loop before a step).
+    # Where each ring's unread whole records end (from the DMA counts); a DMA that lapped its
+    # reader: -1, nothing merged (Python skips and counts). Heads not known yet (the ring was
+    # empty at the last step): from the counter of the next record; a gap 32 bits cannot hold:
+    # Python (cut = -1 ends the loop before a step).
+    busy = 0
     k = 0
     while k < 3:
-        if int(st[S_HT + k]) == NONE:
-            sm = ptr32(uint(st) + ((SMB + SMW * k) << 2))
-            rd = int(sm[SM_READ])
-            if rd != int(sm[SM_END]):
-                rk = ptr32(uint(ring) + ((int(st[S_RW]) * k) << 2))
+        sm = ptr32(uint(st) + ((SMB + SMW * k) << 2))
+        rd = int(sm[SM_READ])
+        p = int(st[S_W + k]) - rd
+        if p > rw:
+            return -1
+        end = rd + p - (p & 1)
+        sm[SM_END] = end
+        if int(st[S_CT + k]) != NONE:
+            busy = 1
+        if rd != end:
+            busy = 1
+            if int(st[S_HT + k]) == NONE:
+                rk = ptr32(uint(ring) + ((rw * k) << 2))
                 d = (int(sm[SM_COUNT]) - int(rk[(rd + 1) & wmask])) & m32
                 if d > 0 and d < REL_LOOPS:
                     h = int(sm[SM_LOOPS]) + d
@@ -99,6 +112,8 @@ def _merge(st: ptr32, ring: ptr32, acc: ptr32) -> int:
                     st[S_WHY] = 1
                     cut = -1
         k += 1
+    if not busy:
+        return 0  # nothing new (the usual case between events)
     n = 0
     while True:
         # The earliest record or check, in EventDetector._step's order (strictly earlier wins);

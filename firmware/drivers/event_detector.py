@@ -98,7 +98,7 @@ try:
     from event_merge import (
         DEBRUIJN, LONG_CYCLES, NONE, OLD, REL_LIMIT, REL_LOOPS, S_CHMASK, S_CT, S_CUT, S_DEBRUIJN, S_DROP,
         S_EDGES, S_EVMAX, S_EVN, S_HT, S_LASTT, S_LOGMIN, S_M32, S_MERGED, S_MINNS, S_OEVCH, S_OEVLEN,
-        S_OEVT, S_OFAIL, S_OHIST, S_OLONG, S_RW, S_START, S_WHY, S_WMASK, SM_CHKB, SM_CHKL, SM_COUNT,
+        S_OEVT, S_OFAIL, S_OHIST, S_OLONG, S_RW, S_START, S_W, S_WHY, S_WMASK, SM_CHKB, SM_CHKL, SM_COUNT,
         SM_END, SM_HEAD, SM_LOOPS, SM_READ, SM_WORD, SMB, SMW, ST_WORDS, UNK, _merge,
     )
 
@@ -486,22 +486,11 @@ class EventDetector:
         if not self._live or self._loss_pending or self.dead:
             return self._drain_py(margin)
         st = self.st
-        rw = self.ring_words
         c0 = self._count0
-        busy = st[S_CT] != NONE or st[S_CT + 1] != NONE or st[S_CT + 2] != NONE
-        b = SMB
-        for dma in self.dmas:
-            rd = st[b + SM_READ]
-            p = c0 - dma.count - rd
-            if p > rw:
-                return self._drain_py(margin)  # the DMA lapped us: Python skips and counts
-            end = rd + p - (p & 1)  # whole records
-            st[b + SM_END] = end
-            if end != rd:
-                busy = True
-            b += SMW
-        if not busy:
-            return 0  # nothing new (the usual case between events)
+        dmas = self.dmas
+        st[S_W] = c0 - dmas[0].count  # (_merge finds where the records end, and an overrun)
+        st[S_W + 1] = c0 - dmas[1].count
+        st[S_W + 2] = c0 - dmas[2].count
         if self._fold_us:
             cut = REL_LIMIT - 1
         else:
@@ -516,6 +505,8 @@ class EventDetector:
         ev0 = self.ev_n
         st[S_EVN] = ev0
         n = _merge(st, self._ring_all, self.acc)
+        if n < 0:
+            return self._drain_py(margin)  # a DMA lapped us: Python skips and counts
         self.native_records += n
         if st[S_EVN] != ev0 or st[S_DROP] or st[S_WHY]:
             n += self._after_merge(ev0, margin)
@@ -640,11 +631,15 @@ class EventDetector:
         """One _merge call up to `cut` (relative to the time base; -1: all); returns records."""
         st = self.st
         st[S_CUT] = REL_LIMIT - 1 if cut < 0 or cut >= REL_LIMIT else cut
+        for k in range(N_SM):
+            st[S_W + k] = self._ends[k]  # (whole records already: _merge ends there)
         st[S_CHMASK] = self.channel_mask
         st[S_LOGMIN] = self.log_min_ns
         ev0 = self.ev_n
         st[S_EVN] = ev0
         n = _merge(st, self._ring_all, self.acc)
+        if n < 0:
+            n = 0  # (not from the Python home: its ends are within a ring)
         self.native_records += n
         st[S_WHY] = 0  # (the caller's _step takes what it handed back)
         self._after_merge(ev0, 0)
