@@ -39,7 +39,7 @@ class ReplRequested(Exception):
 
 
 class App:
-    def __init__(self, fx, link, wdt=None, det=None):
+    def __init__(self, fx, link, wdt=None, bufs=None):
         self.fx = fx
         self.link = link
         self.wdt = wdt
@@ -60,9 +60,9 @@ class App:
         self._zero = None  # pending CAL step=zero: (positions, [raw mΩ contacts], [raw mΩ anchors])
         self._gain = None  # pending CAL step=gain: gain
         self.load_cal()
-        # The monitor's detector rings and event log, allocated now (main() makes the detector
-        # first of all): after a run the heap is fragmented and could not hold them in one piece.
-        self.monitor = monitor.Monitor(fx, link, self._answer_busy, self.tick, det)
+        # The monitor's detector rings and event log, allocated now (main() makes them first of
+        # all): after a run the heap is fragmented and could not hold them in one piece.
+        self.monitor = monitor.Monitor(fx, link, self._answer_busy, self.tick, bufs)
 
     def tick(self):
         """Called by every long procedure between its steps (and by the idle loop): feeds the
@@ -420,10 +420,10 @@ def main():
     # KeyboardInterrupt anywhere (it is not an Exception) and leave the fixture at the REPL.
     micropython.kbd_intr(-1)
     try:
-        det = monitor.make_detector()  # the largest buffers first, while the heap is in one piece
+        bufs = monitor.Buffers()  # the largest buffers first, while the heap is in one piece
         fx = Fixture()
         wdt = machine.WDT(timeout=WDT_MS)
-        App(fx, link, wdt, det).loop()
+        App(fx, link, wdt, bufs).loop()
     except Exception as e:
         link.send(protocol.K_LOG, {"level": "error", "msg": "fixture stopped: %s: %s" % (type(e).__name__, e)})
         raise

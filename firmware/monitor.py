@@ -69,24 +69,32 @@ class SelfCheckError(Exception):
     pass
 
 
-def make_detector():
-    """The detector and its rings: the largest buffers of the firmware (3 x 8 KiB rings, aligned,
-    and the event buffer). app.main() makes it first thing at boot, while the heap is in one piece."""
-    return ed.EventDetector(pin_base=board.EVENT_PIN_BASE, channels=board.EVENT_CHANNELS, ring_bits=RING_BITS,
-                            max_events=DET_EVENTS)
+class Buffers:
+    """The monitor's large buffers: the detector with its rings (3 x 8 KiB, aligned) and event
+    buffer, and the event log (13 KiB). app.main() makes them first thing at boot, while the heap
+    is in one piece; every monitoring window reuses them. Arrays are made from bytearrays: no
+    temporary list of the same length on the heap."""
+
+    def __init__(self):
+        self.det = ed.EventDetector(pin_base=board.EVENT_PIN_BASE, channels=board.EVENT_CHANNELS, ring_bits=RING_BITS,
+                                    max_events=DET_EVENTS)
+        self.log_ch = array.array("B", bytearray(LOG_N))
+        self.log_t = array.array("q", bytearray(8 * LOG_N))
+        self.log_len = array.array("I", bytearray(4 * LOG_N))
 
 
 class Monitor:
-    def __init__(self, fx, link, answer=None, tick=None, det=None):
+    def __init__(self, fx, link, answer=None, tick=None, bufs=None):
         self.fx = fx
         self.link = link
         self.answer = answer  # callable(cmd_id, verb) for STATUS/HELLO while monitoring
         self.tick = tick  # callable() once per drain: the app's watchdog feed and START latch
-        self.det = det or make_detector()
+        bufs = bufs or Buffers()
+        self.det = bufs.det
         self.ref = None  # type: ed.ReferenceInterrupter | None
-        self.log_ch = array.array("B", [0] * LOG_N)
-        self.log_t = array.array("q", [0] * LOG_N)
-        self.log_len = array.array("I", [0] * LOG_N)
+        self.log_ch = bufs.log_ch
+        self.log_t = bufs.log_t
+        self.log_len = bufs.log_len
         self.members = []  # type: list
         self.running = False
         self.session = None  # type: int | None
@@ -364,6 +372,7 @@ class Monitor:
             "log_overflow": self.log_overflow,
             "link_bytes_dropped": self.link.bytes_dropped,
             "link_frames_dropped": self.link.frames_dropped,
+            "unmeasured_events": det.unmeasured,  # open across a loss: no length (the run is INVALID)
         }
 
     def lost_data(self):

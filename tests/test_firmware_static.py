@@ -69,27 +69,3 @@ def test_mypy_catches_what_the_device_lacks(tmp_path):
     assert 'Too few arguments for "write_readinto" of "SPI"' in r.stdout
 
 
-def test_fixture_v1_manifest_freezes_the_firmware_but_not_native_code():
-    """boards/fixture_v1/manifest.py, run as MicroPython's build runs it (its folder as the
-    working directory, the manifest API as globals): every firmware module and the drivers
-    package frozen, event_merge.py (viper) not: it loads from /event_merge.mpy."""
-    import os
-
-    board = REPO / "boards" / "fixture_v1"
-    calls = []
-    api = {
-        "include": lambda path, **kw: calls.append(("include", path)),
-        "module": lambda name, base_path=".", opt=None: calls.append(("module", name, base_path)),
-        "package": lambda name, files=None, base_path=".", opt=None: calls.append(("package", name, base_path)),
-    }
-    cwd = os.getcwd()
-    os.chdir(board)
-    try:
-        exec((board / "manifest.py").read_text(), api)
-    finally:
-        os.chdir(cwd)
-    fw = "$(BOARD_DIR)/../../firmware"
-    modules = {c[1] for c in calls if c[0] == "module" and c[2] == fw}
-    top = {p.name for p in (REPO / "firmware").glob("*.py")}
-    assert "event_merge.py" in top and modules == top - {"event_merge.py"}
-    assert ("package", "drivers", fw) in calls and ("module", "board.py", "$(BOARD_DIR)") in calls

@@ -17,7 +17,7 @@ class L:
     def read_line(s, t=0): return None
     def stats(s): return {}
 import app, monitor, fixture
-det = monitor.make_detector()
+det = monitor.Buffers()
 fx = fixture.Fixture()
 a = app.App(fx, L(), machine.WDT(timeout=app.WDT_MS), det)
 w = simhw.world()

@@ -68,7 +68,7 @@ class L:
     def reply_error(s, i, c, m): s.send("err", {"id": i, "code": c, "msg": m})
     def read_line(s, t=0): return None
     def stats(s): return {}
-det = monitor.make_detector()
+det = monitor.Buffers()
 fx = fixture.Fixture()
 a = app.App(fx, L(), None, det)
 gc.collect()

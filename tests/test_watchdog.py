@@ -18,7 +18,7 @@ class L:
     def stats(s): return {}
 def boot():
     import app, monitor, fixture
-    det = monitor.make_detector()
+    det = monitor.Buffers()
     fx = fixture.Fixture()
     return app.App(fx, L(), machine.WDT(timeout=app.WDT_MS), det)
 a = boot()
@@ -34,13 +34,13 @@ t0 = simclock.now_us()
 try:
     a.handle(b"1 RUN pins=10 allow_expired_cal=1")
     out = {"reset": False}
-except machine.BoardReset as e:
+except simhw.BoardReset as e:
     stuck_ms = (simclock.now_us() - t0) // 1000
     at_reset = simboot.safety_snapshot()
     out = {"reset": True, "cause": e.cause, "at_reset": at_reset, "hazard": hazard, "ms": stuck_ms}
     simhw.i2c_stuck = False
     a = None
-    machine.reboot()
+    simhw.reboot()
     simboot.forget_firmware()
     frames.clear()
     a = boot()

@@ -1,5 +1,5 @@
-# Frozen modules of the fixture_v1 UF2 (MicroPython manifest API: include/module/package, see
-# micropython tools/manifestfile.py; the manifest runs with its own folder as the working dir).
+# Frozen modules of the fixture_v1 UF2 (MicroPython manifest API: include/module/package and
+# convert_path for the $(...) variables, see micropython tools/manifestfile.py).
 # The port's own manifest first: it freezes rp2.py (asm_pio, the PIO DSL) and the rest of the
 # rp2 port's Python modules, which the firmware's PIO detector needs.
 include("$(PORT_DIR)/boards/manifest.py")
@@ -11,7 +11,7 @@ import os
 # viper ran away on its first call on MicroPython v1.28.0); the device loads /event_merge.mpy
 # from the filesystem (README.md).
 NOT_FROZEN = ("event_merge.py",)
-for name in sorted(os.listdir("../../firmware")):
+for name in sorted(os.listdir(convert_path("$(BOARD_DIR)/../../firmware"))):  # noqa: F821 (manifest API)
     if name.endswith(".py") and name not in NOT_FROZEN:
         module(name, base_path="$(BOARD_DIR)/../../firmware")
 package("drivers", base_path="$(BOARD_DIR)/../../firmware")

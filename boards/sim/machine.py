@@ -15,33 +15,13 @@ _freq = 125_000_000
 _irq_state = 0
 _reset_cause = PWRON_RESET
 _wdt = None  # the running watchdog (None: never started, or disabled through WATCHDOG CTRL)
-WATCHDOG_CTRL = 0x40058000  # RP2040 watchdog CTRL; +0x3000 is its atomic clear alias
-WATCHDOG_ENABLE = 1 << 30
-
-
-class BoardReset(BaseException):
-    """The RP2040 resets (watchdog): Python does not go on. The simulated board raises this, and
-    every later bus or pin access raises it again, so no `finally` of the firmware can touch the
-    hardware on the way out, as on the chip. The parts outside the RP2040 (expander, relay chain,
-    current source) keep their state. boards/sim/simboot.py boots main.py again (reboot())."""
-
-    def __init__(self, cause):
-        super().__init__("board reset")
-        self.cause = cause
-
-
-def reboot():
-    """After a BoardReset: the chip comes out of reset (the watchdog off, reset_cause() says why);
-    the firmware modules must be loaded again (simboot.py)."""
-    global _wdt, _reset_cause
-    _reset_cause = simhw.halted or PWRON_RESET
-    simhw.halted = 0
-    _wdt = None
+_WATCHDOG_CTRL = 0x40058000  # RP2040 watchdog CTRL; +0x3000 is its atomic clear alias
+_WATCHDOG_ENABLE = 1 << 30
 
 
 def _wdt_ctrl_clear(addr, value):
     global _wdt
-    if value & WATCHDOG_ENABLE:
+    if value & _WATCHDOG_ENABLE:
         _wdt = None  # what the pico-sdk's watchdog_disable() does: the firmware's REPL hand-over
 _EIO = 5  # the rp2 port raises OSError(EIO) when an I2C address is not acknowledged
 
@@ -345,7 +325,7 @@ class WDT:
         self._last = simclock.now_us()
         _wdt = self
         simclock.add_hook(self._check)
-        simhw.register_mem32(WATCHDOG_CTRL + 0x3000, None, _wdt_ctrl_clear)
+        simhw.register_mem32(_WATCHDOG_CTRL + 0x3000, None, _wdt_ctrl_clear)
 
     def feed(self):
         self._last = simclock.now_us()
@@ -356,7 +336,7 @@ class WDT:
         if now - self._last > self._timeout_us:
             sys.stderr.write("simulated board: watchdog reset (not fed for %d ms)\n" % ((now - self._last) // 1000))
             simhw.halted = WDT_RESET
-            raise BoardReset(WDT_RESET)
+            raise simhw.BoardReset(WDT_RESET)
 
 
 class _Mem:
@@ -427,6 +407,13 @@ def time_pulse_us(pin, pulse_level, timeout_us=1_000_000):
 
 def reset_cause():
     return _reset_cause
+
+
+def _after_reset(cause):
+    """simhw.reboot(): the chip out of reset, the watchdog off, reset_cause() says why."""
+    global _wdt, _reset_cause
+    _reset_cause = cause
+    _wdt = None
 
 
 def reset():

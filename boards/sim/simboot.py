@@ -1,5 +1,5 @@
 # The simulated RP2040's boot: runs main.py from the filesystem (the working directory) as
-# MicroPython does after reset, and boots it again after a watchdog reset (machine.BoardReset).
+# MicroPython does after reset, and boots it again after a watchdog reset (simhw.BoardReset).
 # The parts outside the RP2040 keep their state across the reset, as on the fixture board: the
 # relays and the sources stay as they were until the firmware's boot puts them safe.
 #
@@ -43,9 +43,9 @@ def main():
             return
         except SystemExit:
             raise
-        except machine.BoardReset as e:
+        except simhw.BoardReset as e:
             sys.stderr.write("simulated board: reset (cause %d); outside the RP2040: %s; booting again\n" % (e.cause, safety_snapshot()))
-            machine.reboot()
+            simhw.reboot()
             forget_firmware()
 
 

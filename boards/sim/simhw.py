@@ -13,12 +13,32 @@ halted = 0  # nonzero (the reset cause) from a board reset until simboot reboots
 i2c_stuck = False  # test hook: every I2C transfer hangs from now on
 
 
+class BoardReset(BaseException):
+    """The RP2040 resets (watchdog): Python does not go on. The simulated machine.WDT raises this,
+    and every later bus or pin access raises it again, so no `finally` of the firmware can touch
+    the hardware on the way out, as on the chip. The parts outside the RP2040 (expander, relay
+    chain, current source) keep their state. boards/sim/simboot.py boots main.py again."""
+
+    def __init__(self, cause):
+        super().__init__("board reset")
+        self.cause = cause
+
+
 def check_running():
     """Bus and pin accesses after a board reset raise it again: the firmware cannot go on."""
     if halted:
-        import machine
+        raise BoardReset(halted)
 
-        raise machine.BoardReset(halted)
+
+def reboot():
+    """After a BoardReset: the chip comes out of reset (machine: the watchdog off, reset_cause()
+    says why); the firmware's modules must be loaded again (simboot.forget_firmware())."""
+    global halted
+    import machine
+
+    cause = halted or machine.PWRON_RESET
+    halted = 0
+    machine._after_reset(cause)
 
 
 _mem = {}
