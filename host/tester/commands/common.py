@@ -6,7 +6,6 @@ import contextlib
 import math
 import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -181,11 +180,10 @@ def session(args, scenario=None, keep_workdir=None):
             from tester.sim.launcher import SimFixture
 
             with interrupts.deferred():  # the directory and the child are registered for clean-up first
-                workdir = keep_workdir or tempfile.mkdtemp(prefix="tester-sim-")
-                if keep_workdir is None:
-                    stack.callback(shutil.rmtree, workdir, True)
+                # workdir None: the launcher owns a temporary one and removes it however tester
+                # ends (a reaper process covers SIGKILL)
                 sim = stack.enter_context(
-                    SimFixture(scenario.sim, workdir, drop_after_frames=scenario.link.get("drop_after_frames"))
+                    SimFixture(scenario.sim, keep_workdir, drop_after_frames=scenario.link.get("drop_after_frames"))
                 )
             if scenario.link.get("unplug_after_frames") is not None:  # a scripted cable pull
                 sim.unplug_for_s = float(scenario.link.get("unplug_for_s", 1.0))
