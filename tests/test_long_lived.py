@@ -1,99 +1,24 @@
-"""One fixture kept powered across many commands, in the heap of a real Pico.
+"""One fixture kept powered across many commands (tools/long_lived_heap.py has the sequence and
+says what is measured and what is modelled): in the heap of a real Pico, and over the real link
+as `tester vibration` uses it."""
 
-A real fixture stays powered between `tester run`, `tester monitor` and `tester calibrate`;
-`tester vibration` is RUN, MONITOR x3, RUN on one fixture. The firmware allocates its large
-buffers at boot (app.main: the detector first), so no later command needs a big free block in a
-fragmented heap. Measured here on the MicroPython unix interpreter:
-
-- the simulated parts' share and the firmware's compiled code (in flash on the device, on the
-  heap here) are measured in one run; the same command sequence then runs in a heap of exactly
-  that much plus a real Pico's free heap (PICO_FREE_KIB): it must complete every command;
-- the firmware's own live heap (after a collection, at every frame) must stay within the Pico's
-  free heap with margin.
-
-Modelled, not measured: a Pico's free heap after boot (~225 KB, DESIGN.md section 5). Objects
-on this 64-bit interpreter are up to twice their size on the RP2040, so the check is
-conservative for the firmware's objects.
-"""
-
-import json
+import sys
+from pathlib import Path
 
 import pytest
 
-from tester.sim.launcher import SimFixture
-from tester.link import Link
 from tester import scenario as scenario_mod
+from tester.link import Link
+from tester.sim.launcher import SimFixture
 
-PICO_FREE_KIB = 225
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+import long_lived_heap as llh  # noqa: E402
+
 MARGIN = 0.6  # the firmware's own objects stay under 60 % of the Pico's free heap
-
-SEQUENCE = [
-    "1 RUN pins=40 date=20261203",
-    "2 MONITOR pins=40 seconds=2",
-    "3 CAL step=gain",
-    "4 RUN pins=40 date=20261203",
-    "5 MONITOR pins=40 seconds=2 axis=X",
-    "6 SELFCHECK pins=40",
-    "7 MONITOR pins=40 seconds=2 axis=Y",
-    "8 MEASURE pins=40 anchor=2 stage=after",
-    "9 CALINFO date=20261203",
-    "10 MONITOR pins=40 seconds=2 axis=Z",
-    "11 RUN pins=40 stage=after date=20261203",
-]
-
-SCRIPT = r"""
-import gc, json
-gc.collect()
-a0 = gc.mem_alloc()
-import simhw
-simhw.world()
-gc.collect()
-a1 = gc.mem_alloc()
-import app, monitor, calibration, fixture, link, sequencer, measure
-gc.collect()
-a2 = gc.mem_alloc()
-SEQ = %(seq)s
-final = {"RUN": "done", "MONITOR": "mdone", "CAL": "ok", "CALINFO": "ok", "SELFCHECK": "ok", "MEASURE": "ok"}
-live = []
-frames = []
-class L:
-    repl_requested = False
-    bytes_dropped = 0
-    frames_dropped = 0
-    def send(s, k, p):
-        frames.append((k, p.get("id"), p.get("verdict"), p.get("code"), p.get("msg")))
-        gc.collect()
-        live.append(gc.mem_alloc())
-        return True
-    def reply_error(s, i, c, m): s.send("err", {"id": i, "code": c, "msg": m})
-    def read_line(s, t=0): return None
-    def stats(s): return {}
-det = monitor.Buffers()
-fx = fixture.Fixture()
-a = app.App(fx, L(), None, det)
-gc.collect()
-boot = gc.mem_alloc()
-out = []
-for line in SEQ:
-    n0 = len(frames)
-    a.handle(line.encode())
-    cid = int(line.split()[0])
-    verb = line.split()[1]
-    mine = [f for f in frames[n0:] if f[1] == cid and f[0] in (final[verb], "err")]
-    out.append([line, mine[-1][0] if mine else None, mine[-1][2] if mine else None, mine[-1][4] if mine else None])
-print("RESULT " + json.dumps({"sim": a1 - a0, "code": a2 - a1, "boot": boot - a2, "peak": max(live) - a2, "steps": out,
-                              "relays": len(fx.relays.closed()), "source": fx.source.is_on()}))
-"""
-
-
-def run_sequence(mpy, heapsize):
-    r = mpy(SCRIPT % {"seq": json.dumps(SEQUENCE)}, scenario=scenario_mod.default(40).sim, heapsize=heapsize, check=False)
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert lines, "the sequence did not finish in heapsize=%s:\n%s\n%s" % (heapsize, r.stdout[-2000:], r.stderr[-2000:])
-    return json.loads(lines[0][7:])
 
 
 def check_steps(d):
+    assert "error" not in d, d.get("error")
     for line, kind, verdict, msg in d["steps"]:
         assert kind is not None, "%s: no final answer" % line
         assert kind != "err", "%s: refused: %s" % (line, msg)
@@ -102,21 +27,12 @@ def check_steps(d):
     assert d["relays"] == 0 and not d["source"]
 
 
-def test_one_fixture_runs_monitor_calibrate_in_any_order_in_a_pico_heap(mpy):
-    roomy = run_sequence(mpy, "1024K")
+def test_one_fixture_runs_monitor_calibrate_in_any_order_in_a_pico_heap():
+    roomy, tight, pico = llh.measure(scenario_mod.default(40).sim)
     check_steps(roomy)
-    firmware_kib = roomy["peak"] / 1024
-    # The firmware's own objects, at their peak over the whole sequence, in a real Pico's heap
-    # with margin (boot: the detector's rings and the event log are part of it).
     assert roomy["boot"] / 1024 > 32, "the detector's rings are not allocated at boot"
-    assert firmware_kib < MARGIN * PICO_FREE_KIB, roomy
-    # The same sequence in a heap of what this interpreter needs for the simulated parts and the
-    # compiled firmware, plus a Pico's free heap: nothing may need more.
-    pico = (roomy["sim"] + roomy["code"]) // 1024 + PICO_FREE_KIB
-    tight = run_sequence(mpy, "%dK" % pico)
+    assert roomy["peak"] / 1024 < MARGIN * llh.PICO_FREE_KIB, roomy
     check_steps(tight)
-    print("firmware objects: %.1f KiB at boot, %.1f KiB peak; simulated parts %.1f KiB, compiled firmware %.1f KiB; "
-          "the sequence ran in -X heapsize=%dK" % (roomy["boot"] / 1024, firmware_kib, roomy["sim"] / 1024, roomy["code"] / 1024, pico))
 
 
 def test_vibration_shape_on_one_simulated_fixture_process(tmp_path):

@@ -152,6 +152,12 @@ def main():
 
     monitoring_figures()
 
+    print()
+    sys.path.insert(0, str(REPO / "tools"))
+    import long_lived_heap
+
+    long_lived_heap.main()
+
     extra = REPO / "tools" / "bench_detector.py"
     if extra.exists():
         print()
