@@ -1,0 +1,119 @@
+"""The history database's tables (SQLAlchemy Core), one home for every column name. The
+migrations in migrations/versions create exactly these; a test holds them equal.
+
+Field names follow the JSON record (record.CONTACT_FIELDS, monitoring.EVENT_COLUMNS) so an export
+reads like the record. Some run columns are repeated on the measurement rows (fixture, time,
+simulated, kind, stage, lot): drift and yield over 100,000 runs then read one indexed table."""
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# The DB's kind of a record: `tester run` writes kind "contact_resistance".
+KINDS = ("run", "monitor", "vibration", "shock")
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    # identity of the record (kind, start time, fixture uid, host): the same record stored twice is
+    # one run; record_sha256 tells whether its content changed (a resumed vibration procedure).
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("record_sha256", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("verdict", sa.String(16)),
+    sa.Column("simulated", sa.Boolean, nullable=False),
+    sa.Column("complete", sa.Boolean),
+    sa.Column("started", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_s", sa.Float, nullable=False),  # epoch seconds: arithmetic in any dialect
+    sa.Column("day", sa.String(10), nullable=False),  # UTC YYYY-MM-DD: grouping in any dialect
+    sa.Column("duration_s", sa.Float),
+    sa.Column("serial", sa.String(64)),
+    sa.Column("lot", sa.String(64)),
+    sa.Column("operator", sa.String(64)),
+    sa.Column("stage", sa.String(16)),
+    sa.Column("positions", sa.Integer),
+    sa.Column("fixture_id", sa.String(64)),
+    sa.Column("fixture_uid", sa.String(64)),
+    sa.Column("firmware_version", sa.String(32)),
+    sa.Column("protocol_version", sa.Integer),
+    sa.Column("calibration_id", sa.String(64)),
+    sa.Column("error", sa.Text),
+    sa.Column("conditions", sa.JSON),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("source_dir", sa.Text),
+    # a contact resistance run made inside a vibration procedure points at it (not a first pass)
+    sa.Column("parent_id", sa.String(64)),
+    sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_runs_kind_serial_started", "kind", "serial", "started_s"),
+    sa.Index("ix_runs_lot", "lot"),
+    sa.Index("ix_runs_fixture_started", "fixture_id", "started_s"),
+    sa.Index("ix_runs_started", "started_s"),
+)
+
+measurements = sa.Table(
+    "measurements",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("pin", sa.Integer),  # a contact, or
+    sa.Column("anchor", sa.Integer),  # an anchor plate
+    sa.Column("r_mohm", sa.Float),
+    sa.Column("u_mohm", sa.Float),
+    sa.Column("emf_uv", sa.Float),
+    sa.Column("limit_mohm", sa.Float),
+    sa.Column("verdict", sa.String(16)),
+    sa.Column("fault", sa.String(16)),
+    sa.Column("i_ma", sa.Float),
+    sa.Column("r_raw_mohm", sa.Float),  # before the fixture's calibration
+    sa.Column("fixture_id", sa.String(64)),
+    sa.Column("started_s", sa.Float),
+    sa.Column("simulated", sa.Boolean),
+    sa.Column("stage", sa.String(16)),
+    sa.Index("ix_meas_run", "run_id"),
+    sa.Index("ix_meas_fixture_pin", "fixture_id", "pin", "anchor", "started_s"),
+)
+
+shorts = sa.Table(
+    "shorts",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("side", sa.String(16)),
+    sa.Column("pin_a", sa.Integer),
+    sa.Column("pin_b", sa.Integer),
+    sa.Column("ohm", sa.Float),
+    sa.Index("ix_shorts_run", "run_id"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("window", sa.String(32)),
+    sa.Column("seq", sa.Integer),
+    sa.Column("channel", sa.Integer),
+    sa.Column("pins", sa.String(64)),
+    sa.Column("t_us", sa.BigInteger),  # start, into the window
+    sa.Column("length_ns", sa.BigInteger),  # width
+    sa.Column("axis", sa.String(8)),
+    sa.Column("direction", sa.String(8)),
+    sa.Column("shock", sa.Integer),
+    sa.Column("sweep_hz", sa.Float),
+    sa.Column("open_at_end", sa.Boolean),
+    sa.Index("ix_events_run", "run_id"),
+)
+
+# Glitches below 1 us per window and channel (the firmware's width histogram, as recorded).
+histograms = sa.Table(
+    "histograms",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("window", sa.String(32)),
+    sa.Column("channel", sa.Integer),
+    sa.Column("pins", sa.String(64)),
+    sa.Column("failures", sa.Integer),
+    sa.Column("glitches", sa.Integer),
+    sa.Column("longest_ns", sa.BigInteger),
+    sa.Column("bins", sa.JSON),
+    sa.Index("ix_hist_run", "run_id"),
+)
+
+CHILDREN = (measurements, shorts, events, histograms)

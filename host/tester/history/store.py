@@ -1,0 +1,201 @@
+"""Storing records: one record = one run, whatever number of times it is stored or imported.
+
+A record's identity is a hash of what names it (its kind, start time, fixture, host, serial):
+storing it again changes nothing; storing a newer version of it (a vibration procedure resumed,
+written again) replaces the older one. The result directory is always written before this runs;
+a failure here is reported and never changes the command's exit code (`tester import` catches
+up later)."""
+
+import hashlib
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tester.history import schema
+
+RECORD_NAME = "record.json"
+KIND_OF_RECORD = {"contact_resistance": "run"}  # the record's kind -> the database's
+
+
+def canonical(data):
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def identity(data):
+    fx = data.get("fixture") or {}
+    host = data.get("host") or {}
+    key = "|".join(str(x) for x in (data.get("kind"), data.get("started"), fx.get("uid") or fx.get("id"),
+                                       host.get("hostname"), data.get("serial")))
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _started(data):
+    return datetime.fromisoformat(str(data["started"]).replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def _num(v):
+    return None if v in (None, "") else v
+
+
+def rows(data, source_dir=None, parent_id=None, sha=None):
+    """(run row, {child table: [rows]}) for one record dict."""
+    rid = identity(data)
+    started = _started(data)
+    fx = data.get("fixture") or {}
+    fw = data.get("firmware") or {}
+    cal = data.get("calibration") or (data.get("conditions") or {}).get("calibration") or {}
+    kind = KIND_OF_RECORD.get(data.get("kind"), data.get("kind"))
+    run = {
+        "id": rid,
+        "record_sha256": sha or hashlib.sha256(canonical(data).encode()).hexdigest(),
+        "kind": kind,
+        "verdict": data.get("verdict"),
+        "simulated": bool(data.get("simulated")),
+        "complete": data.get("complete"),
+        "started": started,
+        "started_s": started.timestamp(),
+        "day": started.strftime("%Y-%m-%d"),
+        "duration_s": data.get("duration_s"),
+        "serial": data.get("serial"),
+        "lot": data.get("lot"),
+        "operator": data.get("operator"),
+        "stage": data.get("stage"),
+        "positions": data.get("positions"),
+        "fixture_id": fx.get("id"),
+        "fixture_uid": fx.get("uid"),
+        "firmware_version": fw.get("version"),
+        "protocol_version": fw.get("protocol"),
+        "calibration_id": cal.get("id"),
+        "error": data.get("error"),
+        "conditions": data.get("conditions"),
+        "record": data,
+        "source_dir": str(source_dir) if source_dir else None,
+        "parent_id": parent_id,
+        "stored_at": datetime.now(timezone.utc),
+    }
+    same = {"run_id": rid, "fixture_id": fx.get("id"), "started_s": run["started_s"], "simulated": run["simulated"],
+            "stage": data.get("stage")}
+    meas = []
+    for key, items in (("pin", data.get("contacts") or []), ("anchor", data.get("anchors") or [])):
+        for m in items:
+            row = dict(same, pin=None, anchor=None, r_mohm=m.get("r_mohm"), u_mohm=m.get("u_mohm"), emf_uv=m.get("emf_uv"),
+                       limit_mohm=m.get("limit_mohm"), verdict=m.get("verdict"), fault=m.get("fault"), i_ma=m.get("i_ma"),
+                       r_raw_mohm=m.get("r_raw_mohm"))
+            row[key] = m.get(key)
+            meas.append(row)
+    shorts = []
+    for s in data.get("shorts") or []:
+        pins = list(s.get("pins") or []) + [None, None]
+        shorts.append({"run_id": rid, "side": s.get("side"), "pin_a": pins[0], "pin_b": pins[1], "ohm": s.get("ohm")})
+    events = [{"run_id": rid, "window": e.get("window"), "seq": _num(e.get("seq")), "channel": _num(e.get("channel")),
+               "pins": e.get("pins"), "t_us": _num(e.get("t_us")), "length_ns": _num(e.get("length_ns")),
+               "axis": e.get("axis") or None, "direction": e.get("direction") or None, "shock": _num(e.get("shock")),
+               "sweep_hz": _num(e.get("sweep_hz")), "open_at_end": bool(e.get("open_at_end"))}
+              for e in data.get("events") or []]
+    hists = []
+    for w in data.get("windows") or []:
+        for c in w.get("channels") or []:
+            hists.append({"run_id": rid, "window": w.get("label") or w.get("axis"), "channel": c.get("channel"),
+                          "pins": " ".join(str(p) for p in c.get("pins") or []), "failures": c.get("failures"),
+                          "glitches": c.get("glitches"), "longest_ns": c.get("longest_ns"), "bins": c.get("hist")})
+    return run, {schema.measurements: meas, schema.shorts: shorts, schema.events: events, schema.histograms: hists}
+
+
+def store(engine, data, source_dir=None, parent_id=None):
+    """Store one record dict. Returns (run id, "stored" | "unchanged" | "updated")."""
+    run, children = rows(data, source_dir, parent_id)
+    rid = run["id"]
+    runs = schema.runs
+    try:
+        with engine.begin() as conn:
+            old = conn.execute(sa.select(runs.c.record_sha256, runs.c.parent_id).where(runs.c.id == rid)).first()
+            if old is not None and old.record_sha256 == run["record_sha256"]:
+                if parent_id and old.parent_id != parent_id:
+                    conn.execute(runs.update().where(runs.c.id == rid).values(parent_id=parent_id))
+                return rid, "unchanged"
+            if old is not None:  # a newer version of the same record
+                run["parent_id"] = parent_id or old.parent_id
+                for t in schema.CHILDREN:
+                    conn.execute(t.delete().where(t.c.run_id == rid))
+                conn.execute(runs.delete().where(runs.c.id == rid))
+            conn.execute(runs.insert(), [run])
+            for t, items in children.items():
+                if items:
+                    conn.execute(t.insert(), items)
+            return rid, "updated" if old is not None else "stored"
+    except sa.exc.IntegrityError:
+        # another process stored the same record between our look and our insert (PostgreSQL)
+        with engine.connect().execution_options(readonly=True) as conn:
+            if conn.execute(sa.select(runs.c.id).where(runs.c.id == rid)).first() is not None:
+                return rid, "unchanged"
+        raise
+
+
+def load_dir(directory):
+    return json.loads((Path(directory) / RECORD_NAME).read_text(encoding="utf-8"))
+
+
+def store_dir(engine, directory, parent_id=None):
+    """Store the record in `directory` and, for a vibration procedure, its contact resistance
+    stages (sub-directories, linked to it). Returns [(dir, run id, status)]."""
+    directory = Path(directory)
+    data = load_dir(directory)
+    if parent_id is None and (directory.parent / RECORD_NAME).is_file():
+        try:  # a stage run inside a procedure's directory
+            parent_id = identity(load_dir(directory.parent))
+        except (OSError, ValueError, KeyError):
+            pass
+    rid, status = store(engine, data, directory, parent_id)
+    out = [(directory, rid, status)]
+    for sub in sorted(p for p in directory.iterdir() if p.is_dir() and (p / RECORD_NAME).is_file()):
+        out += store_dir(engine, sub, parent_id=rid)
+    return out
+
+
+def find_result_dirs(paths):
+    """Top-level result directories under `paths` (a result directory, or a folder of them)."""
+    found = []
+    for p in map(Path, paths):
+        if (p / RECORD_NAME).is_file():
+            found.append(p)
+            continue
+        if not p.is_dir():
+            raise FileNotFoundError(2, "no %s here and not a folder" % RECORD_NAME, str(p))
+        tops = sorted(f.parent for f in p.rglob(RECORD_NAME))
+        for d in tops:  # skip stage records: their procedure stores them
+            if not any(t != d and t in d.parents for t in tops):
+                found.append(d)
+    return found
+
+
+def record_after_command(args, data, out_dir):
+    """The hook at the end of run/monitor/vibration/shock: store the record just written. Any
+    failure is one line on stderr; the exit code stays the measurement's."""
+    from tester.history import db
+
+    if out_dir is None or data is None:
+        return None
+    try:
+        engine = db.open_db(getattr(args, "db", None))
+        data = json.loads(canonical(data))  # exactly what record.json holds
+        parent_id = None
+        if (Path(out_dir).parent / RECORD_NAME).is_file():
+            parent_id = identity(load_dir(Path(out_dir).parent))
+        rid, status = store(engine, data, out_dir, parent_id)
+        for sub in sorted(p for p in Path(out_dir).iterdir() if p.is_dir() and (p / RECORD_NAME).is_file()):
+            store_dir(engine, sub, parent_id=rid)  # a procedure's stage runs, now in its directory
+        return rid
+    except Exception as e:  # noqa: BLE001 - the record is on disk; nothing here may fail the run
+        try:
+            from tester.history.db import describe, resolve_url
+
+            where = describe(resolve_url(getattr(args, "db", None)))
+        except Exception:  # noqa: BLE001
+            where = "the history database"
+        print("tester: warning: the record was not stored in %s (%s: %s); it is kept in %s: "
+              "`tester import %s` stores it later" % (where, type(e).__name__, str(e).splitlines()[0] if str(e) else "",
+                                                      out_dir, out_dir), file=sys.stderr)
+        return None
