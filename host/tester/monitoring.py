@@ -361,7 +361,7 @@ def events_csv(rows):
 class MonitorRecord:
     """The JSON record of a monitor / vibration / shock procedure, and its events CSV."""
 
-    def __init__(self, kind, positions, simulated, serial=None):
+    def __init__(self, kind, positions, simulated, serial=None, lot=None, operator=None):
         self.started_dt = utc_now()
         self.t0 = time.monotonic()
         self.prior_s = 0.0
@@ -369,7 +369,7 @@ class MonitorRecord:
         self.rows = []
         self.data = {
             "schema": 1, "kind": kind, "verdict": None, "simulated": bool(simulated), "positions": positions,
-            "serial": serial, "started": iso(self.started_dt), "duration_s": None, "complete": False, "error": None,
+            "serial": serial, "lot": lot, "operator": operator, "started": iso(self.started_dt), "duration_s": None, "complete": False, "error": None,
             "definition": None, "channels": None, "conditions": {}, "windows": [], "stages": {},
             "events": [], "totals": {}, "firmware": None, "fixture": None, "host": host_info(), "scenario": None,
         }

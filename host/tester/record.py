@@ -72,7 +72,7 @@ def host_info():
 class RunRecord:
     """Collects the frames of one run into a record."""
 
-    def __init__(self, positions, stage, serial=None, simulated=False, started=None):
+    def __init__(self, positions, stage, serial=None, simulated=False, started=None, lot=None, operator=None):
         self.started_dt = started or utc_now()
         self.data = {
             "schema": SCHEMA_VERSION,
@@ -84,6 +84,8 @@ class RunRecord:
             "positions": positions,
             "stage": stage,
             "serial": serial,
+            "lot": lot,
+            "operator": operator,
             "source": "host",
             "started": iso(self.started_dt),
             "duration_s": None,

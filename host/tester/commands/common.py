@@ -57,6 +57,51 @@ def add_connection_args(p):
     )
 
 
+def add_record_args(p):
+    """What the commands that produce a record (run, monitor, vibration, shock) also take: where
+    the record is stored besides its directory, who and which lot, and an HTML report."""
+    g = p.add_argument_group("history and report")
+    g.add_argument("--db", metavar="PATH|URL",
+                   help="history database to store the record in: a SQLite file or a postgresql:// URL "
+                        "(default $TESTER_DB, else SQLite in the user's data directory)")
+    g.add_argument("--lot", metavar="LOT", help="production lot (stored in the record and the history)")
+    g.add_argument("--operator", metavar="NAME", help="who ran it (stored in the record and the history)")
+    g.add_argument("--html", action="store_true", help="also write report.html (self-contained, with plots) in the result directory")
+
+
+def check_record_args(args):
+    for name in ("lot", "operator"):
+        v = getattr(args, name, None)
+        if v is not None and (not v.strip() or len(v) > 64 or not v.isprintable()):
+            raise UsageError("--%s %r: give 1 to 64 printable characters" % (name, v))
+
+
+def keep_record(args, data, out_dir):
+    """After the result directory is written (it always comes first): report.html with --html,
+    then the history database. Neither may change the exit code: a failure is one line on stderr
+    (`tester report DIR` and `tester import DIR` catch up later)."""
+    import sys
+
+    if out_dir is None or data is None:
+        return
+    if getattr(args, "html", False):
+        try:
+            from tester.report import render
+        except ImportError as e:
+            print("tester: warning: --html: the HTML report is not available (%s)" % e, file=sys.stderr)
+        else:
+            try:
+                from tester.record import atomic_write
+
+                atomic_write(Path(out_dir) / "report.html", render(data, directory=out_dir))
+            except Exception as e:  # noqa: BLE001 - the record is written; a report is extra
+                print("tester: warning: report.html not written in %s (%s: %s); `tester report %s` makes it"
+                      % (out_dir, type(e).__name__, e, out_dir), file=sys.stderr)
+    from tester.history.store import record_after_command
+
+    record_after_command(args, data, out_dir)
+
+
 def board_max_positions(board="fixture_v1"):
     """MAX_POSITIONS of a board definition in boards/ (read, not imported: it is device code)."""
     text = (BOARDS_DIR / board / "board.py").read_text()

@@ -57,6 +57,7 @@ def _common(p):
                    help="how long to wait for the fixture to come back after the port vanishes (default 60 s)")
     p.add_argument("--allow-expired-cal", action="store_true",
                    help="measure although the fixture's calibration is expired, corrupt or missing (the record says so)")
+    common.add_record_args(p)
     common.add_connection_args(p)
 
 
@@ -94,6 +95,7 @@ def _validate(args):
     common.check_connection_args(args)
     common.check_positions(args.pins, common.board_max_positions())
     common.check_serial(args.serial)
+    common.check_record_args(args)
     common.check_seconds("--reconnect-timeout", args.reconnect_timeout)
     scenario = common.load_scenario(args, args.pins)
     common.check_out_dir(args.out)
@@ -161,6 +163,7 @@ def _finish(args, view, rec, out_dir, error=None, interrupted=None):
             sys.stdout.flush()
         except OSError:  # stdout gone (SIGHUP): the record is on disk
             pass
+    common.keep_record(args, rec.data, out_dir)  # report.html, history database: after the files
     if write_error is not None:
         raise write_error
     if interrupted:
@@ -242,7 +245,7 @@ def cmd_monitor(args):
     view = LiveView(stream=sys.stderr if args.json else sys.stdout)
     scenario = _validate(args)
     label = "monitor-%s" % args.axis if args.axis else "monitor"
-    rec = monitoring.MonitorRecord("monitor", args.pins, args.sim, args.serial)
+    rec = monitoring.MonitorRecord("monitor", args.pins, args.sim, args.serial, args.lot, args.operator)
     rec.set_scenario(scenario)
     rec.data["conditions"] = {"duration_s": args.duration, "axis": args.axis}
     out_dir, error, interrupted = _monitored(
@@ -268,6 +271,9 @@ def _llcr(args, stage, out, view):
         argv += ["--serial-number", args.serial_number]
     if args.allow_expired_cal:
         argv.append("--allow-expired-cal")
+    for opt in ("db", "lot", "operator"):  # the stage run is stored like the procedure (not --html: its report covers it)
+        if getattr(args, opt, None):
+            argv += ["--" + opt, getattr(args, opt)]
     ns = parser.parse_args(argv)
     view.line("contact resistance, stage %s (tester run)" % stage)
     with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
@@ -361,7 +367,7 @@ def cmd_vibration(args):
     else:
         out_dir = None
         T, sweep = args.axis_duration, args.sweep
-        rec = monitoring.MonitorRecord("vibration", args.pins, args.sim, args.serial)
+        rec = monitoring.MonitorRecord("vibration", args.pins, args.sim, args.serial, args.lot, args.operator)
         rec.set_scenario(scenario)
         rec.data["conditions"] = {
             "procedure": "5861 spec 8.6 vibration", "sweep": "10-55-10 Hz per minute, %s" % sweep, "sweep_mode": sweep,
@@ -435,7 +441,7 @@ def cmd_shock(args):
                 k, total, d, ": mount the fixture for direction %s" % d if j == 0 else ""),
                 "arm the shock machine, press Enter, then fire at 'FIRE NOW'")
             windows.append((args.window, d, "shock-%02d" % k, {"shock": k, "direction": d, "axis": d[1]}, prompt))
-    rec = monitoring.MonitorRecord("shock", args.pins, args.sim, args.serial)
+    rec = monitoring.MonitorRecord("shock", args.pins, args.sim, args.serial, args.lot, args.operator)
     rec.set_scenario(scenario)
     rec.data["conditions"] = {"procedure": "5861 spec 8.7 shock", "peak_g": 50, "pulse_ms": 11,
                               "shocks_per_direction": SHOCKS_PER_DIRECTION, "directions": list(DIRECTIONS),

@@ -34,6 +34,7 @@ def add_parser(sub):
         action="store_true",
         help="run although the fixture's calibration is expired, corrupt or missing (the record says so)",
     )
+    common.add_record_args(p)
     common.add_connection_args(p)
     p.set_defaults(func=run)
     return p
@@ -44,6 +45,7 @@ def validate(args):
     common.check_positions(args.pins, common.board_max_positions())
     common.check_current(args.pins, args.current_ma)
     common.check_serial(args.serial)
+    common.check_record_args(args)
     scenario = common.load_scenario(args, args.pins)
     common.check_out_dir(args.out)
     return scenario
@@ -56,7 +58,8 @@ def run(args):
         common.check_positions(args.pins, fx.max_positions or common.board_max_positions())
         hello = fx.hello
         simulated = fx.simulated or args.sim
-        record = RunRecord(args.pins, args.stage, serial=args.serial, simulated=simulated)
+        record = RunRecord(args.pins, args.stage, serial=args.serial, simulated=simulated,
+                           lot=getattr(args, "lot", None), operator=getattr(args, "operator", None))
         record.set_fixture(hello, fx.info())
         record.set_scenario(scenario)
         out_dir = common.unique_dir(
@@ -117,6 +120,7 @@ def run(args):
             sys.stdout.flush()
         except OSError:  # stdout is gone (SIGHUP); the record is on disk
             pass
+    common.keep_record(args, record.data, out_dir)  # report.html, history database: after the files
     if write_error is not None:
         raise write_error
     return exitcodes.USAGE if refused else record.exit_code()

@@ -111,10 +111,13 @@ def store(engine, data, source_dir=None, parent_id=None):
     runs = schema.runs
     try:
         with engine.begin() as conn:
-            old = conn.execute(sa.select(runs.c.record_sha256, runs.c.parent_id).where(runs.c.id == rid)).first()
+            old = conn.execute(sa.select(runs.c.record_sha256, runs.c.parent_id, runs.c.source_dir).where(runs.c.id == rid)).first()
             if old is not None and old.record_sha256 == run["record_sha256"]:
-                if parent_id and old.parent_id != parent_id:
-                    conn.execute(runs.update().where(runs.c.id == rid).values(parent_id=parent_id))
+                # the same record, perhaps moved (a procedure's stage run placed in its directory)
+                moved = {k: v for k, v in (("parent_id", parent_id), ("source_dir", run["source_dir"]))
+                         if v and old._mapping[k] != v}
+                if moved:
+                    conn.execute(runs.update().where(runs.c.id == rid).values(**moved))
                 return rid, "unchanged"
             if old is not None:  # a newer version of the same record
                 run["parent_id"] = parent_id or old.parent_id
