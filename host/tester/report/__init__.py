@@ -10,24 +10,27 @@ from . import contact
 RUN_KINDS = ("contact_resistance", "run")
 
 
-def render(record, directory=None):
-    """The report of one record; directory: where it was read from (the vibration procedure's
-    contact resistance stages are read from its sub-directories)."""
+def render(record, directory=None, stages=None):
+    """The report of one record. For a vibration procedure, its contact resistance stages come
+    from stages ({"initial": record, "after": record}, e.g. from the database) or else from the
+    sub-directories of directory (where the record was read from)."""
     kind = record.get("kind")
     if kind in RUN_KINDS:
         return contact.render(record)
-    from . import monitoring
+    from . import events
 
-    return monitoring.render(record, directory)
+    return events.render(record, directory, stages)
 
 
-def render_lot(yield_data):
+def render_lot(yield_data, lot=None):
+    """yield_data: what tester.history.queries.yield_report returns (see report.history)."""
     from . import history
 
-    return history.render_lot(yield_data)
+    return history.render_lot(yield_data, lot)
 
 
-def render_drift(drift_data):
+def render_drift(drift_data, fixture=None):
+    """drift_data: what tester.history.queries.drift returns, with series for the charts."""
     from . import history
 
-    return history.render_drift(drift_data)
+    return history.render_drift(drift_data, fixture)

@@ -22,7 +22,7 @@ def failing(record):
 
 
 @svg.styled
-def resistance_plot(record):
+def resistance_plot(record, name="resistance"):
     items = _items(record)
     fig = svg.figure(10, 3.4)
     ax = fig.add_subplot()
@@ -34,24 +34,24 @@ def resistance_plot(record):
     ymax = min(max(known or [top_limit]) * 1.15, top_limit * 2.0)
     ymax = max(ymax, top_limit * 1.2)
     x = list(range(len(items)))
-    for i, (label, it) in enumerate(items):
-        r = it.get("r_mohm")
-        bad = it.get("verdict") not in (None, "PASS")
-        h = ymax if r is None else min(r, ymax)
-        color = svg.FAIL_COLOR if bad else (svg.ANCHOR_COLOR if label.startswith("A") else svg.PASS_COLOR)
-        bar = ax.bar(i, h, width=0.75, color=color, hatch="//" if r is None else None, edgecolor=color if r is None else None,
-                     alpha=0.35 if r is None else 1.0)[0]
+    bad = [it.get("verdict") not in (None, "PASS") for _, it in items]
+    heights = [ymax if r is None else min(r, ymax) for r in values]
+    colors = [svg.FAIL_COLOR if b else (svg.ANCHOR_COLOR if label.startswith("A") else svg.PASS_COLOR) for b, (label, _) in zip(bad, items)]
+    bars = ax.bar(x, heights, width=0.75, color=colors)
+    for bar, (label, it), r, b, h in zip(bars, items, values, bad, heights):
         bar.set_gid("bar-" + label)
-        if bad:
+        if r is None:  # open: no value, drawn hatched to the top
+            bar.set_hatch("//")
+            bar.set_alpha(0.35)
+        if b:
             what = it.get("fault") or "fail"
             value = "open" if r is None else "%.1f" % r
             ax.annotate("%s %s\n%s" % ("anchor" if label.startswith("A") else "pin", label, value if what == "open" else "%s, %s" % (value, what)),
-                        (i, h), xytext=(0, 4), textcoords="offset points", ha="center", va="bottom", color=svg.FAIL_COLOR,
-                        fontsize=8, fontweight="bold", gid="label-" + label)
+                        (bar.get_x() + bar.get_width() / 2, h), xytext=(0, 4), textcoords="offset points", ha="center", va="bottom",
+                        color=svg.FAIL_COLOR, fontsize=8, fontweight="bold", gid="label-" + label)
     # The limit of each bar (contacts and anchors differ): a short segment over it.
-    for i, lim in enumerate(limits):
-        if lim is not None:
-            ax.hlines(lim, i - 0.45, i + 0.45, colors=svg.LIMIT_COLOR, linewidth=1.6)
+    lx = [i for i, lim in enumerate(limits) if lim is not None]
+    ax.hlines([limits[i] for i in lx], [i - 0.45 for i in lx], [i + 0.45 for i in lx], colors=svg.LIMIT_COLOR, linewidth=1.6)
     ax.plot([], [], color=svg.LIMIT_COLOR, linewidth=1.6, label="limit")
     ax.set_xticks(x, [label for label, _ in items], fontsize=7, rotation=90 if len(items) > 50 else 0)
     ax.set_xlim(-0.7, len(items) - 0.3)
@@ -59,30 +59,29 @@ def resistance_plot(record):
     ax.set_ylabel("R (mΩ)")
     ax.set_xlabel("pin (A1, A2: anchor plates)")
     ax.legend(loc="upper right", fontsize=8)
-    return svg.to_svg(fig, "resistance")
+    return svg.to_svg(fig, name)
 
 
 @svg.styled
-def emf_plot(record):
+def emf_plot(record, name="emf"):
     items = [(label, it) for label, it in _items(record)]
     fig = svg.figure(10, 2.4)
     ax = fig.add_subplot()
-    for i, (label, it) in enumerate(items):
-        e = it.get("emf_uv")
-        if e is None:
-            continue
-        bad = it.get("verdict") not in (None, "PASS")
-        ax.bar(i, e, width=0.75, color=svg.FAIL_COLOR if bad else svg.PASS_COLOR)[0].set_gid("emf-" + label)
+    drawn = [(i, label, it) for i, (label, it) in enumerate(items) if it.get("emf_uv") is not None]
+    bars = ax.bar([i for i, _, _ in drawn], [it["emf_uv"] for _, _, it in drawn], width=0.75,
+                  color=[svg.FAIL_COLOR if it.get("verdict") not in (None, "PASS") else svg.PASS_COLOR for _, _, it in drawn])
+    for bar, (_, label, _) in zip(bars, drawn):
+        bar.set_gid("emf-" + label)
     ax.axhline(0, color="#444", linewidth=0.8)
     ax.set_xticks(range(len(items)), [label for label, _ in items], fontsize=7, rotation=90 if len(items) > 50 else 0)
     ax.set_xlim(-0.7, len(items) - 0.3)
     ax.set_ylabel("thermal EMF (µV)")
     ax.set_xlabel("pin")
-    return svg.to_svg(fig, "emf")
+    return svg.to_svg(fig, name)
 
 
 @svg.styled
-def shorts_plot(record):
+def shorts_plot(record, name="shorts"):
     """Each board's pads in their two rows; a shorted pair is a red link between its pads."""
     n = record.get("positions") or len(record.get("contacts") or [])
     row_a, row_b = spec5861.rows(n)
@@ -119,7 +118,7 @@ def shorts_plot(record):
         ax.set_xlim(-1, max(len(row_a), len(row_b)))
         ax.set_ylim(-0.6, 1.6)
         ax.axis("off")
-    return svg.to_svg(fig, "shorts")
+    return svg.to_svg(fig, name)
 
 
 def identity_rows(record):
@@ -219,15 +218,15 @@ def body(record, heading="h2", prefix=""):
                % (h, h, page.kv_table(identity_rows(record)), h, h, page.kv_table(conditions_rows(record)),
                   h, h, page.kv_table(calibration_rows(record.get("calibration") or (record.get("conditions") or {}).get("calibration")))))
     out.append("<%s>Resistance per pin</%s>" % (h, h))
-    out.append(page.plot(prefix + "resistance", resistance_plot(record),
+    out.append(page.plot(prefix + "resistance", resistance_plot(record, prefix + "resistance"),
                          "4-wire resistance per contact and anchor plate; orange: each one's limit; red: failing (named). Open contacts hatched at the top.",
                          bars=n_items, failing=",".join(label for label, _ in failing(record))))
     out.append("<%s>Thermal EMF per pin</%s>" % (h, h))
-    out.append(page.plot(prefix + "emf", emf_plot(record),
+    out.append(page.plot(prefix + "emf", emf_plot(record, prefix + "emf"),
                          "Offset voltage removed by current reversal; a large or drifting value points at a dissimilar-metal junction or a warm relay.",
                          bars=sum(1 for _, it in _items(record) if it.get("emf_uv") is not None)))
     out.append("<%s>Shorts map (opens and shorts test)</%s>" % (h, h))
-    out.append(page.plot(prefix + "shorts", shorts_plot(record), "Neighbouring pads of each test board; a red link is a short found between them.",
+    out.append(page.plot(prefix + "shorts", shorts_plot(record, prefix + "shorts"), "Neighbouring pads of each test board; a red link is a short found between them.",
                          shorts=len(shorts)))
     if record.get("selfcheck"):
         out.append("<%s>Fixture self-check</%s>%s" % (h, h, selfcheck_table(record["selfcheck"])))

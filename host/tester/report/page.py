@@ -104,9 +104,10 @@ def verdict_badge(verdict):
     return '<span class="verdict %s" data-verdict="%s">%s</span>' % (v, v, v)
 
 
-def document(title, body, simulated):
+def document(title, body, simulated, banner=None):
+    """The whole page; a simulated one says so on screen (banner) and on every printed page."""
     banner = ('<div class="sim-banner" data-simulated="true">%s</div><div class="sim-watermark" aria-hidden="true">SIMULATED</div>'
-              % SIMULATED_TEXT) if simulated else ""
+              % esc(banner or SIMULATED_TEXT)) if simulated else ""
     full_title = ("SIMULATED - " if simulated else "") + title
     made = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (
