@@ -214,9 +214,6 @@ def body(record, heading="h2", prefix=""):
     fails = failing_summary(record)
     out.append('<p class="summary">%s %s</p>' % (page.verdict_badge(record.get("verdict")),
                                                  ("Failing: " + fails) if fails else "every contact and anchor plate within its limit"))
-    out.append('<div class="cols"><div><%s>Identity</%s>%s</div><div><%s>Conditions</%s>%s</div><div><%s>Calibration</%s>%s</div></div>'
-               % (h, h, page.kv_table(identity_rows(record)), h, h, page.kv_table(conditions_rows(record)),
-                  h, h, page.kv_table(calibration_rows(record.get("calibration") or (record.get("conditions") or {}).get("calibration")))))
     out.append("<%s>Resistance per pin</%s>" % (h, h))
     out.append(page.plot(prefix + "resistance", resistance_plot(record, prefix + "resistance"),
                          "4-wire resistance per contact and anchor plate; orange: each one's limit; red: failing (named). Open contacts hatched at the top.",
@@ -228,6 +225,9 @@ def body(record, heading="h2", prefix=""):
     out.append("<%s>Shorts map (opens and shorts test)</%s>" % (h, h))
     out.append(page.plot(prefix + "shorts", shorts_plot(record, prefix + "shorts"), "Neighbouring pads of each test board; a red link is a short found between them.",
                          shorts=len(shorts)))
+    out.append('<div class="cols"><div><%s>Identity</%s>%s</div><div><%s>Conditions</%s>%s</div><div><%s>Calibration</%s>%s</div></div>'
+               % (h, h, page.kv_table(identity_rows(record)), h, h, page.kv_table(conditions_rows(record)),
+                  h, h, page.kv_table(calibration_rows(record.get("calibration") or (record.get("conditions") or {}).get("calibration")))))
     if record.get("selfcheck"):
         out.append("<%s>Fixture self-check</%s>%s" % (h, h, selfcheck_table(record["selfcheck"])))
     out.append("<%s>Measurements</%s><details open><summary>%d contacts and anchor plates</summary>%s</details>"

@@ -331,7 +331,7 @@ def render(record, directory=None, stages=None):
         page.kv_table(_identity(record)), page.kv_table(definition_rows(record)), page.kv_table(conditions_rows(record)),
         page.kv_table(contact.calibration_rows(record.get("calibration"))))
     if record.get("kind") != "vibration":
-        return page.document(title, head + _summary(record) + facts + monitoring_body(record), bool(record.get("simulated")))
+        return page.document(title, head + _summary(record) + monitoring_body(record) + facts, bool(record.get("simulated")))
     # The qualification report: the whole procedure in one file, one part per printed page.
     given = stages or {}
     stages = record.get("stages") or {}
@@ -340,7 +340,7 @@ def render(record, directory=None, stages=None):
     steps += [("axis %s monitored" % (w.get("axis") or w.get("label")), w.get("verdict")) for w in record.get("windows") or []]
     steps += [("contact resistance, after", (stages.get("after") or {}).get("verdict"))]
     proc = page.table(["step", "verdict"], steps, bad=lambda i: steps[i][1] not in ("PASS",))
-    parts = [head, _summary(record), "<h2>Procedure</h2>", proc, facts]
+    parts = [head, _summary(record), "<h2>Procedure</h2>", proc]
     for name, label in (("initial", "Contact resistance before vibration"), ("monitor", None), ("after", "Contact resistance after vibration")):
         if name == "monitor":
             parts.append('<section class="part"><h2>Vibration: discontinuity monitoring, axes %s</h2>%s</section>'
@@ -356,4 +356,5 @@ def render(record, directory=None, stages=None):
     if loaded["initial"] and loaded["after"]:
         d, n = delta_plot(loaded["initial"], loaded["after"])
         parts.append("<h2>Resistance change through vibration</h2>" + page.plot("delta", d, "After minus initial, per contact and anchor plate.", bars=n))
+    parts.append('<section class="part"><h2>Record</h2>%s</section>' % facts)
     return page.document(title, "".join(parts), bool(record.get("simulated")))

@@ -45,13 +45,16 @@ section.part { break-before: page; }
 @media print {
   @page { margin: 18mm 12mm 14mm; }
   body { max-width: none; padding: 0; }
-  @page { @top-center { content: "SIMULATED: not real hardware"; font: bold 11pt sans-serif; color: #b00; } }
   .sim-banner { position: static; }
   .sim-watermark { display: block; position: fixed; top: 40%; left: 0; right: 0; text-align: center;
                    font: bold 96px sans-serif; color: rgba(198, 40, 40, .10); transform: rotate(-30deg); z-index: 20; }
   h2, h3 { break-after: avoid; }
   table { break-inside: auto; } tr { break-inside: avoid; }
 }
+"""
+
+_SIM_CSS = """
+@media print { @page { @top-center { content: "SIMULATED: not real hardware"; font: bold 11pt sans-serif; color: #b00; } } }
 """
 
 
@@ -113,7 +116,7 @@ def document(title, body, simulated, banner=None):
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>%s</title><style>%s</style></head><body>%s%s"
+        "<title>%s</title><style>%s%s</style></head><body>%s%s"
         "<footer>tester %s report, made %s%s</footer></body></html>\n"
-        % (esc(full_title), _CSS, banner, body, esc(__version__), made, " - SIMULATED" if simulated else "")
+        % (esc(full_title), _CSS, _SIM_CSS if simulated else "", banner, body, esc(__version__), made, " - SIMULATED" if simulated else "")
     )
