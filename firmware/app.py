@@ -64,12 +64,17 @@ class App:
         # all): after a run the heap is fragmented and could not hold them in one piece.
         self.monitor = monitor.Monitor(fx, link, self._answer_busy, self.tick, bufs)
 
-    def tick(self):
+    def tick(self, polled=False):
         """Called by every long procedure between its steps (and by the idle loop): feeds the
-        watchdog and latches a START press. Cheap: one I2C read at most."""
+        watchdog and latches a START press. Cheap: one I2C read at most, none when the caller
+        has just polled the panel (polled=True: the monitor reads START and the lid together)."""
         if self.wdt is not None:
             self.wdt.feed()
-        if self.busy and self.fx.panel.start_pressed() and not self.start_latched:
+        if not self.busy:
+            return
+        panel = self.fx.panel
+        pressed = panel.take_press() if polled else panel.start_pressed()
+        if pressed and not self.start_latched:
             self.start_latched = True
             self.link.send(protocol.K_LOG, {"level": "info", "msg": "START pressed while busy: it runs when this command ends"})
 

@@ -71,7 +71,8 @@ class Fixture:
             self.spi, x.pin(b.X_RELAY_RCK), x.pin(b.X_RELAY_G_N), x.pin(b.X_RELAY_CLR_N), self.n_relays, b.MAX_POSITIONS, self.source
         )
         self.adc = ADS1262(self.spi, x.pin(b.X_ADC_CS_N), x.pin(b.X_ADC_DRDY_N), b.ADC_VREF_V, b.ADC_SPI_BAUD)
-        self.panel = Panel(x.pin(b.X_START_N), x.pin(b.X_LID_CLOSED), x.pin(b.X_LED_PASS), x.pin(b.X_LED_FAIL), x.pin(b.X_LED_BUSY))
+        self.panel = Panel(x.pin(b.X_START_N), x.pin(b.X_LID_CLOSED), x.pin(b.X_LED_PASS), x.pin(b.X_LED_FAIL), x.pin(b.X_LED_BUSY),
+                           inputs=(x.read_inputs, b.X_START_N, b.X_LID_CLOSED))
         self.safe()
         self.eeprom = EEPROM(self.i2c, getattr(b, "EEPROM_ADDR", 0x50))
         self.store = fixture_store.Store(self.eeprom)

@@ -21,8 +21,8 @@
 #    any error (monitor sources off, relays open).
 #
 # The detector and the event log are allocated once, when the app boots (app.py), and reused by
-# every window: a fixture stays powered across RUN, MONITOR and CAL for days. Every drain calls
-# the app's tick() (watchdog, START latch). A host that stops reading costs nothing here: the link
+# every window: a fixture stays powered across RUN, MONITOR and CAL for days. Every host period
+# calls the app's tick() (watchdog, START latch). A host that stops reading costs nothing here: the link
 # drops frames without blocking (link.py) and the events wait in the log for EVENTS since=K.
 #
 # The event log is a ring of LOG_N failures that outlives the frames: a host that was away asks
@@ -88,7 +88,7 @@ class Monitor:
         self.fx = fx
         self.link = link
         self.answer = answer  # callable(cmd_id, verb) for STATUS/HELLO while monitoring
-        self.tick = tick  # callable() once per drain: the app's watchdog feed and START latch
+        self.tick = tick  # callable(polled) once per host period: the app's watchdog feed and START latch
         bufs = bufs or Buffers()
         self.det = bufs.det
         self.ref = None  # type: ed.ReferenceInterrupter | None
@@ -238,8 +238,6 @@ class Monitor:
             self._collect()
             self._send_pending(SEND_BURST)
             self.elapsed_ms = el
-            if tick is not None:
-                tick()
             if el >= next_status:
                 self.send_status(cmd_id)
                 next_status = el - el % STATUS_MS + STATUS_MS
@@ -247,7 +245,13 @@ class Monitor:
                 self.stop_reason = "done"
                 return
             if el >= next_host:
-                if not panel.lid_closed():
+                # The panel (one I2C read each) once a host period, not every drain: its edges
+                # also cost the detector FIFO bandwidth (GP28/29), and 10 Hz feeds the watchdog
+                # and catches a START press held 100 ms (the debounce needs two samples).
+                panel.poll()  # START and the lid in one read
+                if tick is not None:
+                    tick(True)
+                if not panel.lid:
                     self.fx.monitor(False)  # the currents off now; safe() follows
                     self.stop_reason = LID_OPENED
                     self.error = "the lid was opened during monitoring at %d ms: monitor currents switched off" % el
