@@ -95,15 +95,16 @@ def test_shock_18_windows_tagged(tmp_path):
         assert s == list(range(1, len(s) + 1))
 
 
-def test_vibration_full_6h_clean_pair_passes(tmp_path):
-    r, rec, dirs = run_cli(tmp_path, "vibration", "good-40.toml", "--yes")
+def test_vibration_clean_pair_passes(tmp_path):
+    # 10 min per axis here (the suite's budget); `make bench` runs the spec's whole 6 h procedure
+    r, rec, dirs = run_cli(tmp_path, "vibration", "good-40.toml", "--yes", "--axis-duration", "10m")
     assert r.returncode == 0, r.stderr
     assert rec["verdict"] == "PASS"
     assert [w["axis"] for w in rec["windows"]] == ["X", "Y", "Z"]
-    assert all(w["elapsed_s"] >= 7200 and w["verdict"] == "PASS" for w in rec["windows"])
+    assert all(w["elapsed_s"] >= 600 and w["verdict"] == "PASS" for w in rec["windows"])
     assert rec["stages"]["initial"]["verdict"] == "PASS" and rec["stages"]["after"]["verdict"] == "PASS"
     assert (Path(rec["stages"]["after"]["dir"]) / "record.json").exists()
-    assert rec["conditions"]["amplitude_mm_pp"] == 1.5 and rec["conditions"]["axis_duration_s"] == 7200
+    assert rec["conditions"]["amplitude_mm_pp"] == 1.5 and rec["conditions"]["axis_duration_s"] == 600
 
 
 def test_vibration_intermittent_fails_with_axis_and_sweep_tags(tmp_path):
