@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 FIRMWARE = REPO / "firmware"
 SIM_BOARD = REPO / "boards" / "sim"
 FIXTURE_BOARD = REPO / "boards" / "fixture_v1"
+MPY_TEST_HELPERS = REPO / "tests" / "mpy"  # fakehost.py: the firmware booted with an in-memory host
 BIN = Path(sys.executable).parent
 MICROPYTHON = shutil.which("micropython", path=str(BIN)) or shutil.which("micropython")
 
@@ -20,7 +21,7 @@ MICROPYTHON = shutil.which("micropython", path=str(BIN)) or shutil.which("microp
 def micropython_path(*extra):
     """sys.path for the simulated fixture: simulated machine/rp2/time first, then the firmware
     and the board's pin profile, exactly as they sit on the device."""
-    return ":".join(str(p) for p in (*extra, SIM_BOARD, FIRMWARE, FIXTURE_BOARD))
+    return ":".join(str(p) for p in (*extra, SIM_BOARD, FIRMWARE, FIXTURE_BOARD, MPY_TEST_HELPERS))
 
 
 # The simulated parts share the interpreter's heap with the firmware (~95 KB of it), so tests get
@@ -64,3 +65,39 @@ def mpy(tmp_path):
         return r
 
     return run
+
+
+# -- history database (issue 10) ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _history_db_of_the_session(tmp_path_factory):
+    """Every tester process the tests start stores its record: into a database of the session,
+    never the user's own (TESTER_DB is inherited by subprocesses)."""
+    path = tmp_path_factory.mktemp("history") / "session.sqlite"
+    old = os.environ.get("TESTER_DB")
+    os.environ["TESTER_DB"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("TESTER_DB", None)
+    else:
+        os.environ["TESTER_DB"] = old
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A throwaway PostgreSQL server for the session (tests/pg.py); never skipped: without the
+    binaries the tests fail with the command that installs them."""
+    from pg import PgServer
+
+    with PgServer() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def history_base_records(tmp_path_factory):
+    """{scenario: (record, dir)}: one real simulated run per scenario of the history lot tests."""
+    from history_records import make_base_records
+
+    out = tmp_path_factory.mktemp("history-base")
+    return make_base_records(out, out / "base.sqlite")

@@ -7,22 +7,13 @@ import json
 from tester import scenario as scenario_mod
 
 BOOT = r"""
-import json, machine, simhw, simclock, simboot
-frames = []
-class L:
-    repl_requested = False
-    bytes_dropped = frames_dropped = 0
-    def send(s, k, p): frames.append((k, p)); return True
-    def reply_error(s, i, c, m): frames.append(("err", {"id": i, "code": c, "msg": m}))
-    def read_line(s, t=0): return None
-    def stats(s): return {}
-import app, monitor, fixture
-det = monitor.Buffers()
-fx = fixture.Fixture()
-a = app.App(fx, L(), machine.WDT(timeout=app.WDT_MS), det)
+import json, simhw, simclock
+import fakehost
+a, link = fakehost.boot()
+frames = link.frames
+fx = a.fx
 w = simhw.world()
 """
-
 LID = BOOT + r"""
 t0 = simclock.now_us()
 seen = {}

@@ -10,18 +10,10 @@ from tester import scenario as scenario_mod
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 SCRIPT = r"""
-import json, machine
-frames = []
-class L:
-    repl_requested = False
-    bytes_dropped = frames_dropped = 0
-    pending = []
-    def send(s, k, p): frames.append((k, p)); return True
-    def reply_error(s, i, c, m): frames.append(("err", {"id": i, "code": c, "msg": m}))
-    def read_line(s, t=0): return s.pending.pop(0) if s.pending else None
-    def stats(s): return {}
-import app, monitor, fixture
-a = app.App(fixture.Fixture(), L(), None, monitor.Buffers())
+import json
+import fakehost
+a, link = fakehost.boot(wdt=False)
+frames = link.frames
 def last(cid):
     return [(k, p) for k, p in frames if p.get("id") == cid][-1]
 out = {}

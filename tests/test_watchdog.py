@@ -7,20 +7,13 @@ import json
 from tester import scenario as scenario_mod
 
 SCRIPT = r"""
-import json, sys, machine, simhw, simclock, simboot
-frames = []
-class L:
-    repl_requested = False
-    bytes_dropped = frames_dropped = 0
-    def send(s, k, p): frames.append((k, p)); return True
-    def reply_error(s, i, c, m): frames.append(("err", {"id": i, "code": c, "msg": m}))
-    def read_line(s, t=0): return None
-    def stats(s): return {}
+import json, sys, simhw, simclock, simboot
+import fakehost
 def boot():
-    import app, monitor, fixture
-    det = monitor.Buffers()
-    fx = fixture.Fixture()
-    return app.App(fx, L(), machine.WDT(timeout=app.WDT_MS), det)
+    global frames
+    a, link = fakehost.boot()
+    frames = link.frames
+    return a
 a = boot()
 hazard = {}
 def hang(now):
@@ -42,7 +35,6 @@ except simhw.BoardReset as e:
     a = None
     simhw.reboot()
     simboot.forget_firmware()
-    frames.clear()
     a = boot()
     out["after_boot"] = simboot.safety_snapshot()
     a.handle(b"2 HELLO")
