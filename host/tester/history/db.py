@@ -10,6 +10,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from tester.history import schema
+
 ENV = "TESTER_DB"
 SQLITE_BUSY_TIMEOUT_MS = 30000
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -74,9 +76,19 @@ def open_db(db=None):
     engine = _ready.get(url)
     if engine is None:
         engine = make_engine(url)
-        upgrade(engine)
+        if current_revision(engine) != schema.HEAD:
+            upgrade(engine)
         _ready[url] = engine
     return engine
+
+
+def current_revision(engine):
+    """The revision the database is at, or None (a new database)."""
+    try:
+        with engine.connect().execution_options(readonly=True) as conn:
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    except sa.exc.DBAPIError:
+        return None
 
 
 def alembic_config(engine=None):
