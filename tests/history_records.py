@@ -25,9 +25,9 @@ LOT_SCENARIOS = {
 }
 
 
-def run_parallel(argvs, cwd, parallel=5, timeout=120, env=None):
-    """Run `tester ARGV...` for each argv, `parallel` at a time; every process ends (killed at the
-    timeout). Returns [(returncode, stdout, stderr)] in order."""
+def run_parallel(argvs, cwd, parallel=5, timeout=120, env=None, stagger_s=0.0):
+    """Run `tester ARGV...` for each argv, `parallel` at a time, starts at least `stagger_s`
+    apart; every process ends (killed at the timeout). Returns [(returncode, stdout, stderr)]."""
     results = [None] * len(argvs)
     running = []
     todo = list(enumerate(argvs))
@@ -35,6 +35,8 @@ def run_parallel(argvs, cwd, parallel=5, timeout=120, env=None):
         while todo or running:
             while todo and len(running) < parallel:
                 i, argv = todo.pop(0)
+                if i and stagger_s:
+                    time.sleep(stagger_s)
                 p = subprocess.Popen([TESTER] + [str(a) for a in argv], cwd=str(cwd), stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=env)
                 running.append((i, p, time.monotonic()))

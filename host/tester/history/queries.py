@@ -19,6 +19,7 @@ GROUPS = {"lot": R.c.lot, "day": R.c.day, "fixture": R.c.fixture_id}
 RISING_T = 4.0
 RISING_MIN_N = 10
 RISING_MIN_FRACTION_OF_LIMIT = 0.05
+FLAT_RELATIVE = 1e-9  # a spread below this fraction of the mean is floating-point rounding
 
 
 def since_s(text):
@@ -190,7 +191,9 @@ def drift(engine, fixture, pin=None, anchor=None, since=None, simulated="apart",
                       .join(s1, sa.and_(pos == s1.c.pos, stage_key == s1.c.st))
                       .group_by(s1.c.pos, s1.c.st, s1.c.n, s1.c.rbar, s1.c.t0, s1.c.t1, s1.c.rmin, s1.c.rmax)
                       .order_by(s1.c.st, s1.c.pos))
-            pins = [_pin_stats(r) for r in conn.execute(q)]
+            # contacts by pin, then anchor plates by stage
+            pins = sorted((_pin_stats(r) for r in conn.execute(q)),
+                          key=lambda p: (p["anchor"] is not None, p["stage"] or "", p["pin"] or p["anchor"]))
             if not pins and sim is not None and simulated == "apart":
                 continue
             if series:
@@ -206,12 +209,14 @@ def _pin_stats(r):
     stage = r.st or None
     n = r.n
     mean = r.rbar
-    sd = math.sqrt(max(r.syy, 0.0) / (n - 1)) if n > 1 else None
+    # sums of squares below rounding (a simulated pin measured the same every run): no spread
+    syy = r.syy if r.syy > n * (FLAT_RELATIVE * abs(mean)) ** 2 else 0.0
+    sd = math.sqrt(syy / (n - 1)) if n > 1 else None
     limit = limit_for(pin, anchor, stage)
-    slope = r.sxy / r.sxx if r.sxx and r.sxx > 0 else None
+    slope = (r.sxy / r.sxx if syy else 0.0) if r.sxx and r.sxx > 0 else None
     t = None
     if slope is not None and n > 2:
-        res = max(r.syy - slope * r.sxy, 0.0) / (n - 2)
+        res = max(syy - slope * r.sxy, 0.0) / (n - 2)
         se = math.sqrt(res / r.sxx)
         t = slope / se if se > 0 else (math.inf if slope > 0 else -math.inf if slope < 0 else 0.0)
     rise = slope * (r.t1 - r.t0) if slope is not None else None
