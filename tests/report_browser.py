@@ -60,6 +60,12 @@ def full_screenshot(driver, path, width=1200):
     return Path(path)
 
 
+def points(driver, gid):
+    """The drawn points of the matplotlib collection with this id: SVG writes them as <use> of a
+    marker, or as one <path> each when that is shorter."""
+    return count(driver, '[id="{0}"] use, [id="{0}"] > path'.format(gid), line=True)
+
+
 PLOTS_JS = """
 return Array.from(document.querySelectorAll('figure.plot')).map(f => {
   const s = f.querySelector('svg'); const r = s ? s.getBoundingClientRect() : {width: 0, height: 0};
@@ -75,8 +81,9 @@ def plots(driver):
     return {p["name"]: p for p in driver.execute_script(PLOTS_JS)}
 
 
-def count(driver, css):
-    """How many elements match css and are drawn with a non-zero box."""
+def count(driver, css, line=False):
+    """How many elements match css and are drawn with a non-zero box (line: a straight line's box
+    is flat, one non-zero side is enough)."""
     return driver.execute_script(
         "return Array.from(document.querySelectorAll(arguments[0])).filter(e => {const r = e.getBoundingClientRect();"
-        " return r.width > 0 && r.height > 0;}).length", css)
+        " return arguments[1] ? (r.width > 0 || r.height > 0) : (r.width > 0 && r.height > 0);}).length", css, line)

@@ -55,6 +55,18 @@ def records():
     return dict(_made)
 
 
+_html = {}
+
+
+def html(name):
+    """The report of record `name`, rendered once per test process (both report test modules)."""
+    if name not in _html:
+        from tester import report
+
+        _html[name] = report.render(load(name), records()[name])
+    return _html[name]
+
+
 def _env(root):
     import os
 

@@ -40,7 +40,7 @@ def assert_self_contained(html):
 
 def test_run_report_names_failing_pins_and_draws_each_bar(dirs):
     rec = report_records.load("run")
-    html = report.render(rec)
+    html = report_records.html("run")
     assert_self_contained(html)
     assert rec["simulated"] and "SIMULATED" in html and 'class="sim-banner"' in html
     assert 'data-verdict="FAIL"' in html
@@ -68,7 +68,7 @@ def test_real_record_has_no_simulated_mark(dirs):
 
 def test_monitor_report_timeline_histogram_selfcheck(dirs):
     rec = report_records.load("monitor")
-    html = report.render(rec)
+    html = report_records.html("monitor")
     assert_self_contained(html)
     assert "SIMULATED" in html
     n = len(rec["events"])
@@ -84,9 +84,8 @@ def test_monitor_report_timeline_histogram_selfcheck(dirs):
 
 
 def test_vibration_qualification_in_one_file(dirs):
-    d = dirs["vibration"]
     rec = report_records.load("vibration")
-    html = report.render(rec, d)
+    html = report_records.html("vibration")
     assert_self_contained(html)
     assert 'data-stage="initial"' in html and 'data-stage="after"' in html
     for axis in ("X", "Y", "Z"):
@@ -103,7 +102,7 @@ def test_vibration_qualification_in_one_file(dirs):
 
 def test_shock_report_events_by_shock_number(dirs):
     rec = report_records.load("shock")
-    html = report.render(rec)
+    html = report_records.html("shock")
     assert_self_contained(html)
     assert len(rec["windows"]) == 18 and "x: shock number and direction" in html
     assert "18\n-Z" in html or "18" in html  # tick labels: number and direction
@@ -129,9 +128,13 @@ def _tester(*args, env_db=None):
 
 
 def test_cli_report_dir_and_stored_run(dirs, tmp_path):
+    from tester.history import db as hdb
+    from tester.history import store
+
     db = tmp_path / "h.db"
-    r = _tester("import", str(dirs["vibration"]), env_db=db)
-    assert r.returncode == 0, r.stderr
+    engine = hdb.open_db(str(db))
+    store.store_dir(engine, dirs["vibration"])  # what tester import does
+    hdb.dispose_all()
     out = tmp_path / "dir.html"
     r = _tester("report", str(dirs["run"]), "--out", str(out), env_db=db)
     assert r.returncode == 0, r.stderr

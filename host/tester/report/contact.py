@@ -88,7 +88,7 @@ def shorts_plot(record, name="shorts"):
     where = {p: (i, 1) for i, p in enumerate(row_a)}
     where.update({p: (i, 0) for i, p in enumerate(row_b)})
     shorts = record.get("shorts") or []
-    fig = svg.figure(10, 2.9)
+    fig = svg.figure(10, 2.9, left=0.2, right=0.2, top=0.3, bottom=0.05, hspace=0.35)
     axes = fig.subplots(2, 1)
     for ax, board in zip(axes, BOARDS):
         mine = [s for s in shorts if s.get("side") == board]

@@ -52,7 +52,7 @@ def timeline_plot(record):
         panels = [(w.get("axis") or w.get("label"), [e for e in events if e.get("window") == w.get("label")], w) for w in windows]
     else:
         panels = [(None, events, None)]
-    fig = svg.figure(10, height)
+    fig = svg.figure(10, height, left=1.0, right=0.2, bottom=0.65 if kind == "shock" else 0.5)
     axes = fig.subplots(1, max(1, len(panels)), sharey=True, squeeze=False)[0]
     mappable = None
     for ax, (axis, evs, w) in zip(axes, panels):

@@ -36,7 +36,7 @@ def _pct(v):
 @svg.styled
 def yield_plot(section, name):
     groups = section.get("groups") or []
-    fig = svg.figure(10, 2.6)
+    fig = svg.figure(10, 2.6, bottom=0.6)
     ax = fig.add_subplot()
     labels = [str(g.get("group") or "(none)") for g in groups]
     bars = ax.bar(range(len(groups)), [100 * (g.get("fpy") or 0) for g in groups], width=0.7,
@@ -57,7 +57,7 @@ def yield_plot(section, name):
 @svg.styled
 def pareto_plot(items, label_key, title, name):
     """Bars of counts, largest first, with the cumulative share on a second axis."""
-    fig = svg.figure(5, 2.8)
+    fig = svg.figure(5, 2.8, bottom=0.8, right=0.6)
     ax = fig.add_subplot()
     labels = [str(i.get(label_key)) for i in items]
     bars = ax.bar(range(len(items)), [i.get("count") or 0 for i in items], color=svg.FAIL_COLOR, width=0.7)
@@ -121,7 +121,7 @@ def control_charts(pins, name, cols=4):
     """Small multiples: each pin's R per run, its mean, mean +- 3 sigma, and its spec limit."""
     n = len(pins)
     rows = max(1, (n + cols - 1) // cols)
-    fig = svg.figure(10, 1.9 * rows + 0.3)
+    fig = svg.figure(10, 1.9 * rows + 0.3, left=0.6, bottom=0.45, top=0.3, hspace=0.65, wspace=0.25)
     axes = fig.subplots(rows, cols, squeeze=False)
     drawn = 0
     for i, ax in enumerate(axes.flat):
