@@ -38,16 +38,19 @@ def resistance_plot(record, name="resistance"):
     heights = [ymax if r is None else min(r, ymax) for r in values]
     colors = [svg.FAIL_COLOR if b else (svg.ANCHOR_COLOR if label.startswith("A") else svg.PASS_COLOR) for b, (label, _) in zip(bad, items)]
     bars = ax.bar(x, heights, width=0.75, color=colors)
-    for bar, (label, it), r, b, h in zip(bars, items, values, bad, heights):
+    last_label, lift = -9, 0
+    for i, (bar, (label, it), r, b, h) in enumerate(zip(bars, items, values, bad, heights)):
         bar.set_gid("bar-" + label)
         if r is None:  # open: no value, drawn hatched to the top
             bar.set_hatch("//")
             bar.set_alpha(0.35)
         if b:
+            lift = lift + 22 if i - last_label <= 2 else 0  # neighbours' labels stacked, not overlapped
+            last_label = i
             what = it.get("fault") or "fail"
             value = "open" if r is None else "%.1f" % r
             ax.annotate("%s %s\n%s" % ("anchor" if label.startswith("A") else "pin", label, value if what == "open" else "%s, %s" % (value, what)),
-                        (bar.get_x() + bar.get_width() / 2, h), xytext=(0, 4), textcoords="offset points", ha="center", va="bottom",
+                        (bar.get_x() + bar.get_width() / 2, h), xytext=(0, 4 + lift), textcoords="offset points", ha="center", va="bottom",
                         color=svg.FAIL_COLOR, fontsize=8, fontweight="bold", gid="label-" + label)
     # The limit of each bar (contacts and anchors differ): a short segment over it.
     lx = [i for i, lim in enumerate(limits) if lim is not None]
@@ -55,7 +58,7 @@ def resistance_plot(record, name="resistance"):
     ax.plot([], [], color=svg.LIMIT_COLOR, linewidth=1.6, label="limit")
     ax.set_xticks(x, [label for label, _ in items], fontsize=7, rotation=90 if len(items) > 50 else 0)
     ax.set_xlim(-0.7, len(items) - 0.3)
-    ax.set_ylim(0, ymax * 1.18)
+    ax.set_ylim(0, ymax * 1.3)
     ax.set_ylabel("R (mΩ)")
     ax.set_xlabel("pin (A1, A2: anchor plates)")
     ax.legend(loc="upper right", fontsize=8)
@@ -111,12 +114,12 @@ def shorts_plot(record, name="shorts"):
                 x0, y0 = where[pins[0]]
                 ohm = s.get("ohm")
                 ax.annotate("pins %s shorted%s" % ("-".join(map(str, pins)), "" if ohm is None else " (%.2f Ω)" % ohm),
-                            (x0, y0), xytext=(8, 10 if y0 else -14), textcoords="offset points", color=svg.FAIL_COLOR,
+                            (x0, y0), xytext=(8, 18 if y0 else -24), textcoords="offset points", color=svg.FAIL_COLOR,
                             fontsize=8, fontweight="bold")
         ax.set_title("%s board: %s" % (board, "%d short(s)" % len(mine) if mine else "no shorts"), fontsize=9, loc="left",
                      color=svg.FAIL_COLOR if mine else "#333")
         ax.set_xlim(-1, max(len(row_a), len(row_b)))
-        ax.set_ylim(-0.6, 1.6)
+        ax.set_ylim(-0.8, 1.8)
         ax.axis("off")
     return svg.to_svg(fig, name)
 

@@ -341,9 +341,10 @@ def render(record, directory=None, stages=None):
     steps += [("contact resistance, after", (stages.get("after") or {}).get("verdict"))]
     proc = page.table(["step", "verdict"], steps, bad=lambda i: steps[i][1] not in ("PASS",))
     parts = [head, _summary(record), "<h2>Procedure</h2>", proc]
-    for name, label in (("initial", "Contact resistance before vibration"), ("monitor", None), ("after", "Contact resistance after vibration")):
+    # The vibration's finding first, then the contact resistance it is judged with before and after.
+    for name, label in (("monitor", None), ("initial", "Contact resistance before vibration"), ("after", "Contact resistance after vibration")):
         if name == "monitor":
-            parts.append('<section class="part"><h2>Vibration: discontinuity monitoring, axes %s</h2>%s</section>'
+            parts.append('<section><h2>Vibration: discontinuity monitoring, axes %s</h2>%s</section>'
                          % (esc(", ".join(str(w.get("axis")) for w in record.get("windows") or [])), monitoring_body(record, "h3")))
             continue
         rec = loaded[name]
