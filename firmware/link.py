@@ -58,17 +58,22 @@ class Link:
         return False
 
     def send(self, kind, payload):
-        """Write one frame. Never raises and never waits for a host that does not read: a host
-        that is gone is not the fixture's failure. Returns True if the whole frame was written."""
+        """Write one frame, never waiting for a host that does not read: a host that is gone is
+        not the fixture's failure (the frame is counted as dropped). Returns True if the whole
+        frame was written. Encoding may raise (MemoryError on a fragmented heap): then no sequence
+        number is taken, so the host sees no gap the link does not count, and the caller answers
+        the error (App.handle: err "hardware")."""
         seq = self.seq
-        self.seq = (seq + 1) % protocol.SEQ_MOD
-        self.frames_sent += 1
         if self.congested:
             if not self._writable():
+                self.seq = (seq + 1) % protocol.SEQ_MOD
+                self.frames_sent += 1
                 self.frames_dropped += 1  # not even encoded: a flood costs no CPU while nobody reads
                 return False
             self.congested = False
         frame = protocol.encode_frame(seq, kind, payload)
+        self.seq = (seq + 1) % protocol.SEQ_MOD
+        self.frames_sent += 1
         try:
             n = self._tx.write(frame)
         except OSError:

@@ -78,3 +78,48 @@ def test_firmware_link_input_and_a_host_that_stops_reading(mpy):
     assert s["writes_while_stuck"] == 4  # one short write, no write while congested
     assert s["stats"]["frames_dropped"] == 7 and s["stats"]["frames_sent"] == 12 and s["seq"] == 12
     assert s["stats"]["bytes_dropped"] > 0 and s["stats"]["congested"] is False
+
+
+ENCODE_FAILS = r"""
+import io, json, micropython
+import link
+
+class Out(io.IOBase):
+    def __init__(self): self.got = bytearray()
+    def write(self, b):
+        self.got += b; return len(b)
+    def ioctl(self, req, arg):
+        return arg & 4 if req == 3 else -1
+
+class In(io.IOBase):
+    def ioctl(self, req, arg):
+        return 0 if req == 3 else -1
+
+out = Out()
+l = link.Link(In(), out)
+l.send("ok", {"id": 1})
+big = {"id": 2, "hist": [[0] * 6 for _ in range(24)]}  # an MSTATUS-sized payload
+raised = e = None  # the globals exist before the heap is locked
+micropython.heap_lock()  # as on a fragmented heap: encoding the frame cannot allocate
+try:
+    l.send("mstatus", big)
+except MemoryError as e:
+    raised = "MemoryError"
+micropython.heap_unlock()
+l.send("err", {"id": 2, "code": "hardware", "msg": "out of memory"})  # what App.handle answers
+print("RESULT " + json.dumps({"raised": raised, "stats": l.stats(), "seq": l.seq, "wire": out.got.decode()}))
+"""
+
+
+def test_a_frame_that_cannot_be_encoded_takes_no_sequence_number(mpy):
+    """A frame whose encoding raises (MemoryError) never reaches the host: it must not use up a
+    sequence number, or the host sees a gap the link does not count as dropped (the fault
+    campaign found such gaps, each before an "out of memory" err)."""
+    from tester.firmware import protocol
+
+    r = mpy(ENCODE_FAILS)
+    d = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")][0][7:])
+    assert d["raised"] == "MemoryError"  # the caller learns it and answers (App.handle: err hardware)
+    frames = [protocol.decode_frame(ln) for ln in d["wire"].splitlines()]
+    assert [(s, k) for s, k, _ in frames] == [(0, "ok"), (1, "err")]
+    assert d["seq"] == 2 and d["stats"]["frames_sent"] == 2 and d["stats"]["frames_dropped"] == 0

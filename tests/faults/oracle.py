@@ -9,7 +9,8 @@ written from its documented behaviour, not imported from it.
 `judge_batch`: every line answered by exactly one final reply for its id (the reply kind the host
 waits for, or err), every run's and monitor window's records present once, frame sequence numbers
 without gaps or repeats (except frames the link says it dropped), nothing printed outside frames,
-and the simulated hardware safe when the batch ends.
+no err "hardware" (the simulated hardware is healthy), and the simulated hardware safe when the
+batch ends.
 """
 
 from tester.firmware import protocol
@@ -17,7 +18,7 @@ from tester.firmware import protocol
 P = protocol
 # The reply the host waits for, per verb (host/tester/fixture.py: command(), run_frames()).
 FINAL = {"HELLO": P.K_HELLO, "STATUS": P.K_STATUS, "MSTATUS": P.K_MSTATUS, "RUN": P.K_DONE, "MONITOR": P.K_MDONE}
-COUNTS = ("inputs", "lines", "bytes", "batches", "crashes", "hangs", "tracebacks", "unsafe_batches",
+COUNTS = ("inputs", "lines", "bytes", "batches", "crashes", "hangs", "tracebacks", "hardware_errors", "unsafe_batches",
           "relays_left_closed", "sources_left_on", "monitor_left_on", "hot_switches",
           "replies_missing", "replies_doubled", "records_lost", "records_doubled", "frames_garbled",
           "frame_seq_gaps")
@@ -94,6 +95,12 @@ def judge_batch(c, lines, frames, noise, state, stalled, verbs):
     if noise:
         c["tracebacks"] += len(noise)
         msgs.append("printed outside frames: %r" % noise[:3])
+    # The simulated hardware is healthy (gen.scenario): an err "hardware" is the firmware failing
+    # (App.handle answers MemoryError or a driver's exception so, and no crash shows otherwise).
+    hw = [p.get("msg") for _, kind, p in frames if kind == P.K_ERR and p.get("code") == P.E_HW]
+    if hw:
+        c["hardware_errors"] += len(hw)
+        msgs.append("hardware errors on healthy hardware: %r" % hw[:3])
     # Replies: per id, count the frames of an allowed final kind.
     want = {}
     allowed = {}
