@@ -164,6 +164,10 @@ def main():
         sys.stdout.flush()
         subprocess.run([sys.executable, str(extra)])
 
+    print()
+    sys.stdout.flush()
+    subprocess.run([sys.executable, str(REPO / "tools" / "bench_report.py")])  # the HTML report's render time per kind
+
 
 if __name__ == "__main__":
     main()

@@ -46,6 +46,7 @@ def yield_plot(section, name):
         ax.annotate("%.1f%%\n%d/%d" % (100 * (g.get("fpy") or 0), g.get("passed") or 0, g.get("units") or 0),
                     (b.get_x() + b.get_width() / 2, b.get_height()), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=7)
     ax.set_xticks(range(len(groups)), labels, rotation=30 if len(groups) > 12 else 0, fontsize=7)
+    ax.set_xlim(-0.6, max(len(groups), 8) - 0.4)  # one group is not a wall of colour
     ax.set_ylim(0, 115)
     ax.set_ylabel("first-pass yield (%)")
     ax.set_xlabel(section.get("by") or "group")
@@ -64,6 +65,7 @@ def pareto_plot(items, label_key, title, name):
     for b, label in zip(bars, labels):
         b.set_gid("pareto-" + label.replace(" ", "-"))
     ax.set_xticks(range(len(items)), labels, rotation=45 if len(items) > 4 else 0, ha="right" if len(items) > 4 else "center", fontsize=7)
+    ax.set_xlim(-0.6, max(len(items), 5) - 0.4)
     ax.set_ylabel("failures")
     ax.set_title(title, fontsize=9, loc="left")
     if items:
@@ -101,7 +103,7 @@ def render_lot(yield_data, lot=None):
         f_svg, nf = pareto_plot(s.get("by_fault") or [], "fault", "failures by fault", "pareto-fault%d" % k)
         p_svg, npin = pareto_plot(s.get("by_pin") or [], "position", "failures by pin", "pareto-pin%d" % k)
         worst = ", ".join(esc(i.get("position")) for i in (s.get("by_pin") or [])[:3])
-        out.append('<h3>Pareto of failures</h3><div class="cols" style="flex-wrap:nowrap">%s%s</div>' % (
+        out.append('<h3>Pareto of failures</h3><div class="cols pair">%s%s</div>' % (
             page.plot("pareto-fault%d" % k, f_svg, "Failing measurements of first-pass failing runs, by fault.", bars=nf),
             page.plot("pareto-pin%d" % k, p_svg, "By pin%s." % ((": most often " + worst) if worst else ""), bars=npin)))
     return page.document(title, "".join(out), _any_simulated(sections), banner=_banner(sections))

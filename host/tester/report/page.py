@@ -35,6 +35,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.bad td { background: #fdecea; }
 .kv th { width: 14em; }
 .cols { display: flex; flex-wrap: wrap; gap: 0 28px; }
+.cols.pair { flex-wrap: nowrap; } .cols.pair > figure.plot { flex: 1 1 0; min-width: 0; }
 figure.plot { margin: 8px 0 16px; break-inside: avoid; }
 figure.plot svg { width: 100%; height: auto; display: block; }
 figcaption { color: var(--muted); font-size: 12px; }
