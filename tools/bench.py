@@ -165,6 +165,11 @@ def main():
         subprocess.run([sys.executable, str(extra)])
 
     print()
+    import bench_history
+
+    bench_history.main([])
+
+    print()
     sys.stdout.flush()
     subprocess.run([sys.executable, str(REPO / "tools" / "bench_report.py")])  # the HTML report's render time per kind
 

@@ -19,7 +19,7 @@ GROUPS = {"lot": R.c.lot, "day": R.c.day, "fixture": R.c.fixture_id}
 RISING_T = 4.0
 RISING_MIN_N = 10
 RISING_MIN_FRACTION_OF_LIMIT = 0.05
-FLAT_RELATIVE = 1e-9  # a spread below this fraction of the mean is floating-point rounding
+FLAT_RELATIVE = 1e-6  # a spread below this fraction of the mean is rounding (one-pass sums)
 
 
 def since_s(text):
@@ -105,7 +105,8 @@ def yield_report(engine, lot=None, by="lot", fixture=None, since=None, simulated
             if not units and sim is not None and simulated == "apart":
                 continue
             ok = sum(g["passed"] for g in groups)
-            failing = sa.select(fp.c.id).where(fp.c.verdict == "FAIL")
+            # the first passes that failed, fetched once (the window above is the costly part)
+            failing = [r for (r,) in conn.execute(sa.select(fp.c.id).where(fp.c.verdict == "FAIL"))]
             bad = sa.and_(M.c.run_id.in_(failing), M.c.verdict != "PASS")
             by_fault = [{"fault": f or "unknown", "count": c} for f, c in conn.execute(
                 sa.select(M.c.fault, sa.func.count()).where(bad).group_by(M.c.fault).order_by(sa.func.count().desc(), M.c.fault))]
@@ -169,6 +170,8 @@ def drift(engine, fixture, pin=None, anchor=None, since=None, simulated="apart",
     stage_key = sa.case((M.c.anchor.is_not(None), sa.func.coalesce(M.c.stage, "initial")), else_="")
     pos = sa.func.coalesce(M.c.pin, -M.c.anchor)  # one key: pins positive, anchor plates negative
     with _ro(engine) as conn:
+        # times relative to the fixture's first run: the one-pass sums below then keep their digits
+        t_ref = conn.execute(sa.select(sa.func.min(R.c.started_s)).where(R.c.fixture_id == fixture)).scalar() or 0.0
         for sim in _sections(simulated):
             def where(q):
                 q = q.where(M.c.fixture_id == fixture, M.c.r_mohm.is_not(None))
@@ -178,21 +181,16 @@ def drift(engine, fixture, pin=None, anchor=None, since=None, simulated="apart",
                     q = q.where(M.c.started_s >= since_s(since))
                 return _pos_filter(q, pin, anchor)
 
-            s1 = where(sa.select(pos.label("pos"), stage_key.label("st"), sa.func.count().label("n"),
-                                 sa.func.avg(M.c.r_mohm).label("rbar"), sa.func.avg(M.c.started_s).label("tbar"),
-                                 sa.func.min(M.c.started_s).label("t0"), sa.func.max(M.c.started_s).label("t1"),
-                                 sa.func.min(M.c.r_mohm).label("rmin"), sa.func.max(M.c.r_mohm).label("rmax"))
-                       .group_by(pos, stage_key)).subquery("s1")
-            dt = M.c.started_s - s1.c.tbar
-            dr = M.c.r_mohm - s1.c.rbar
-            q = where(sa.select(s1.c.pos, s1.c.st, s1.c.n, s1.c.rbar, s1.c.t0, s1.c.t1, s1.c.rmin, s1.c.rmax,
-                                sa.func.sum(dt * dr).label("sxy"), sa.func.sum(dt * dt).label("sxx"),
-                                sa.func.sum(dr * dr).label("syy"))
-                      .join(s1, sa.and_(pos == s1.c.pos, stage_key == s1.c.st))
-                      .group_by(s1.c.pos, s1.c.st, s1.c.n, s1.c.rbar, s1.c.t0, s1.c.t1, s1.c.rmin, s1.c.rmax)
-                      .order_by(s1.c.st, s1.c.pos))
+            t = M.c.started_s - t_ref
+            r = M.c.r_mohm
+            q = where(sa.select(pos.label("pos"), stage_key.label("st"), sa.func.count().label("n"),
+                                sa.func.sum(r).label("sr"), sa.func.sum(r * r).label("srr"), sa.func.sum(t).label("st_"),
+                                sa.func.sum(t * t).label("stt"), sa.func.sum(t * r).label("str_"),
+                                sa.func.min(M.c.started_s).label("t0"), sa.func.max(M.c.started_s).label("t1"),
+                                sa.func.min(r).label("rmin"), sa.func.max(r).label("rmax"))
+                      .group_by(pos, stage_key))
             # contacts by pin, then anchor plates by stage
-            pins = sorted((_pin_stats(r) for r in conn.execute(q)),
+            pins = sorted((_pin_stats(row) for row in conn.execute(q)),
                           key=lambda p: (p["anchor"] is not None, p["stage"] or "", p["pin"] or p["anchor"]))
             if not pins and sim is not None and simulated == "apart":
                 continue
@@ -208,16 +206,20 @@ def _pin_stats(r):
     pin, anchor = (r.pos, None) if r.pos > 0 else (None, -r.pos)
     stage = r.st or None
     n = r.n
-    mean = r.rbar
-    # sums of squares below rounding (a simulated pin measured the same every run): no spread
-    syy = r.syy if r.syy > n * (FLAT_RELATIVE * abs(mean)) ** 2 else 0.0
+    mean = r.sr / n
+    tbar = r.st_ / n
+    sxx = r.stt - n * tbar * tbar
+    sxy = r.str_ - n * tbar * mean
+    syy = r.srr - n * mean * mean
+    # a spread below rounding (a simulated pin measured the same every run) is none
+    syy = syy if syy > n * (FLAT_RELATIVE * abs(mean)) ** 2 else 0.0
     sd = math.sqrt(syy / (n - 1)) if n > 1 else None
     limit = limit_for(pin, anchor, stage)
-    slope = (r.sxy / r.sxx if syy else 0.0) if r.sxx and r.sxx > 0 else None
+    slope = (sxy / sxx if syy else 0.0) if sxx > 0 else None
     t = None
     if slope is not None and n > 2:
-        res = max(syy - slope * r.sxy, 0.0) / (n - 2)
-        se = math.sqrt(res / r.sxx)
+        res = max(syy - slope * sxy, 0.0) / (n - 2)
+        se = math.sqrt(res / sxx)
         t = slope / se if se > 0 else (math.inf if slope > 0 else -math.inf if slope < 0 else 0.0)
     rise = slope * (r.t1 - r.t0) if slope is not None else None
     rising = bool(n >= RISING_MIN_N and t is not None and t >= RISING_T and rise is not None

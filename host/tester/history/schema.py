@@ -73,7 +73,8 @@ measurements = sa.Table(
     sa.Column("simulated", sa.Boolean),
     sa.Column("stage", sa.String(16)),
     sa.Index("ix_meas_run", "run_id"),
-    sa.Index("ix_meas_fixture_pin", "fixture_id", "pin", "anchor", "started_s"),
+    # covers drift's one pass over a fixture (no table lookups)
+    sa.Index("ix_meas_drift", "fixture_id", "simulated", "pin", "anchor", "stage", "started_s", "r_mohm"),
 )
 
 shorts = sa.Table(

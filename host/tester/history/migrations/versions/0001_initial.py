@@ -102,7 +102,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], ondelete='CASCADE')
     )
     with op.batch_alter_table('measurements', schema=None) as batch_op:
-        batch_op.create_index('ix_meas_fixture_pin', ['fixture_id', 'pin', 'anchor', 'started_s'], unique=False)
+        batch_op.create_index('ix_meas_drift', ['fixture_id', 'simulated', 'pin', 'anchor', 'stage', 'started_s', 'r_mohm'], unique=False)
         batch_op.create_index('ix_meas_run', ['run_id'], unique=False)
 
     op.create_table('shorts',
@@ -125,7 +125,7 @@ def downgrade():
     op.drop_table('shorts')
     with op.batch_alter_table('measurements', schema=None) as batch_op:
         batch_op.drop_index('ix_meas_run')
-        batch_op.drop_index('ix_meas_fixture_pin')
+        batch_op.drop_index('ix_meas_drift')
 
     op.drop_table('measurements')
     with op.batch_alter_table('histograms', schema=None) as batch_op:
