@@ -118,16 +118,18 @@ def test_interrupted_record_still_renders():
     assert 'data-verdict="ABORTED"' in html and len(_ids(html, "resistance-bar-")) == 7
 
 
-def _tester(*args, env_db=None):
-    import os
+def _tester(capsys, monkeypatch, *args, env_db=None):
+    """tester's main() in this process (a subprocess would pay matplotlib's import each time)."""
+    from tester import cli
 
-    env = dict(os.environ)
     if env_db:
-        env["TESTER_DB"] = str(env_db)
-    return subprocess.run([TESTER, *args], capture_output=True, text=True, timeout=120, env=env)
+        monkeypatch.setenv("TESTER_DB", str(env_db))
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
 
 
-def test_cli_report_dir_and_stored_run(dirs, tmp_path):
+def test_cli_report_dir_and_stored_run(dirs, tmp_path, capsys, monkeypatch):
     from tester.history import db as hdb
     from tester.history import store
 
@@ -136,20 +138,20 @@ def test_cli_report_dir_and_stored_run(dirs, tmp_path):
     store.store_dir(engine, dirs["vibration"])  # what tester import does
     hdb.dispose_all()
     out = tmp_path / "dir.html"
-    r = _tester("report", str(dirs["run"]), "--out", str(out), env_db=db)
+    r = _tester(capsys, monkeypatch, "report", str(dirs["run"]), "--out", str(out), env_db=db)
     assert r.returncode == 0, r.stderr
     assert 'data-failing="17"' in out.read_text()
     import sqlite3
 
     rid = sqlite3.connect(db).execute("select id from runs where kind='vibration'").fetchone()[0]
     out2 = tmp_path / "run.html"
-    r = _tester("report", rid[:12], "--out", str(out2), env_db=db)
+    r = _tester(capsys, monkeypatch, "report", rid[:12], "--out", str(out2), env_db=db)
     assert r.returncode == 0, r.stderr
     html = out2.read_text()  # the stages come from the database (child runs), not from the directory
     assert 'data-stage="initial"' in html and 'data-stage="after"' in html
-    r = _tester("report", "0000000000", env_db=db)
+    r = _tester(capsys, monkeypatch, "report", "0000000000", env_db=db)
     assert r.returncode == 2 and "no stored run" in r.stderr
-    r = _tester("report", str(dirs["run"]), "--lot", "L", env_db=db)
+    r = _tester(capsys, monkeypatch, "report", str(dirs["run"]), "--lot", "L", env_db=db)
     assert r.returncode == 2
 
 

@@ -124,7 +124,7 @@ def control_charts(pins, name, cols=4):
     n = len(pins)
     rows = max(1, (n + cols - 1) // cols)
     fig = svg.figure(10, 1.9 * rows + 0.3, left=0.6, bottom=0.45, top=0.3, hspace=0.65, wspace=0.25)
-    axes = fig.subplots(rows, cols, squeeze=False)
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
     drawn = 0
     for i, ax in enumerate(axes.flat):
         if i >= n:
@@ -147,6 +147,8 @@ def control_charts(pins, name, cols=4):
         ax.set_title("%s%s  Cpk %s" % (p.get("position"), "  RISING" if rising else "", "-" if p.get("cpk") is None else "%.1f" % p["cpk"]),
                      fontsize=8, loc="left", color=svg.FAIL_COLOR if rising else "#333", fontweight="bold" if rising else "normal")
         ax.tick_params(labelsize=6)
+        ax.grid(False)  # small multiples: the mean and limits are the reference lines
+        ax.locator_params(nbins=3)
         lim = p.get("limit")
         hi = max([y for y in ys if y is not None] + [p.get("ucl") or 0, (lim or 0) * 1.05])
         ax.set_ylim(0, hi * 1.08 if hi else 1)
