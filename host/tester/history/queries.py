@@ -2,6 +2,7 @@
 per pin. SQLAlchemy Core only (one text for SQLite and PostgreSQL); the statistics that are cheap
 once the database has summed (sigma, slope, Cpk) are finished in Python."""
 
+import functools
 import math
 from datetime import datetime, timezone
 
@@ -73,21 +74,13 @@ def history(engine, serial=None, lot=None, fixture=None, since=None, verdict=Non
 
 
 def _first_passes(lot=None, fixture=None, since=None, simulated=None):
-    """Each connector's first judged contact resistance run (a run without a serial is its own
-    connector); the runs inside a vibration procedure are not first passes."""
-    unit = sa.func.coalesce(R.c.serial, R.c.id)
-    attempt = sa.func.row_number().over(partition_by=(R.c.simulated, unit), order_by=(R.c.started_s, R.c.id))
-    base = sa.select(R.c.id, R.c.verdict, R.c.simulated, R.c.lot, R.c.day, R.c.fixture_id, R.c.started_s,
-                     attempt.label("attempt")).where(R.c.kind == "run", R.c.parent_id.is_(None), R.c.verdict.in_(JUDGED))
-    if simulated is not None:
-        base = base.where(R.c.simulated == simulated)
-    fp = base.subquery("attempts")
-    q = sa.select(fp).where(fp.c.attempt == 1)
-    for col, v in ((fp.c.lot, lot), (fp.c.fixture_id, fixture)):
+    """The runs that are their connector's first pass (kept by store.py: runs.first_pass)."""
+    q = sa.select(R.c.id, R.c.verdict, R.c.lot, R.c.day, R.c.fixture_id).where(R.c.first_pass == sa.true())
+    for col, v in ((R.c.simulated, simulated), (R.c.lot, lot), (R.c.fixture_id, fixture)):
         if v is not None:
             q = q.where(col == v)
     if since is not None:
-        q = q.where(fp.c.started_s >= since_s(since))
+        q = q.where(R.c.started_s >= since_s(since))
     return q.subquery("first_pass")
 
 
@@ -105,14 +98,14 @@ def yield_report(engine, lot=None, by="lot", fixture=None, since=None, simulated
             if not units and sim is not None and simulated == "apart":
                 continue
             ok = sum(g["passed"] for g in groups)
-            # the first passes that failed, fetched once (the window above is the costly part)
-            failing = [r for (r,) in conn.execute(sa.select(fp.c.id).where(fp.c.verdict == "FAIL"))]
-            bad = sa.and_(M.c.run_id.in_(failing), M.c.verdict != "PASS")
+            failing = sa.select(fp.c.id).where(fp.c.verdict == "FAIL").subquery("failing")
+            bad = sa.select().select_from(M.join(failing, failing.c.id == M.c.run_id)).where(M.c.verdict != "PASS")
             by_fault = [{"fault": f or "unknown", "count": c} for f, c in conn.execute(
-                sa.select(M.c.fault, sa.func.count()).where(bad).group_by(M.c.fault).order_by(sa.func.count().desc(), M.c.fault))]
-            n_short_runs = conn.execute(sa.select(sa.func.count(sa.distinct(S.c.run_id))).where(S.c.run_id.in_(failing))).scalar()
+                bad.add_columns(M.c.fault, sa.func.count()).group_by(M.c.fault).order_by(sa.func.count().desc(), M.c.fault))]
+            n_short_runs = conn.execute(sa.select(sa.func.count(sa.distinct(S.c.run_id)))
+                                        .select_from(S.join(failing, failing.c.id == S.c.run_id))).scalar()
             by_pin = [{"position": ("pin %d" % p) if p is not None else ("anchor %d" % a), "pin": p, "anchor": a, "count": c}
-                      for p, a, c in conn.execute(sa.select(M.c.pin, M.c.anchor, sa.func.count()).where(bad)
+                      for p, a, c in conn.execute(bad.add_columns(M.c.pin, M.c.anchor, sa.func.count())
                                                   .group_by(M.c.pin, M.c.anchor)
                                                   .order_by(sa.func.count().desc(), M.c.pin, M.c.anchor).limit(top))]
             unjudged = conn.execute(_unjudged(lot, fixture, since, sim)).scalar()
@@ -162,55 +155,66 @@ def _pos_filter(q, pin, anchor):
 def drift(engine, fixture, pin=None, anchor=None, since=None, simulated="apart", series=None):
     """Per pin (and anchor plate, per stage: its limit differs), over the fixture's runs: n, mean,
     sigma, control limits mean +- 3 sigma, Cpk against the spec limit, slope per day and its t,
-    `rising`. `series` (default: when one pin is asked) adds every point and which are outside
-    the control limits."""
+    `rising`. From the per-day sums store.py keeps (--since counts whole UTC days). `series`
+    (default: when one pin is asked) adds every point and which are outside the control limits."""
     if series is None:
         series = pin is not None or anchor is not None
+    D = schema.drift_sums
     out = []
-    stage_key = sa.case((M.c.anchor.is_not(None), sa.func.coalesce(M.c.stage, "initial")), else_="")
-    pos = sa.func.coalesce(M.c.pin, -M.c.anchor)  # one key: pins positive, anchor plates negative
     with _ro(engine) as conn:
-        # times relative to the fixture's first run: the one-pass sums below then keep their digits
-        t_ref = conn.execute(sa.select(sa.func.min(R.c.started_s)).where(R.c.fixture_id == fixture)).scalar() or 0.0
         for sim in _sections(simulated):
-            def where(q):
-                q = q.where(M.c.fixture_id == fixture, M.c.r_mohm.is_not(None))
-                if sim is not None:
-                    q = q.where(M.c.simulated == sim)
-                if since is not None:
-                    q = q.where(M.c.started_s >= since_s(since))
-                return _pos_filter(q, pin, anchor)
-
-            t = M.c.started_s - t_ref
-            r = M.c.r_mohm
-            q = where(sa.select(pos.label("pos"), stage_key.label("st"), sa.func.count().label("n"),
-                                sa.func.sum(r).label("sr"), sa.func.sum(r * r).label("srr"), sa.func.sum(t).label("st_"),
-                                sa.func.sum(t * t).label("stt"), sa.func.sum(t * r).label("str_"),
-                                sa.func.min(M.c.started_s).label("t0"), sa.func.max(M.c.started_s).label("t1"),
-                                sa.func.min(r).label("rmin"), sa.func.max(r).label("rmax"))
-                      .group_by(pos, stage_key))
+            q = sa.select(D).where(D.c.fixture_id == fixture)
+            if sim is not None:
+                q = q.where(D.c.simulated == sim)
+            if since is not None:
+                q = q.where(D.c.day >= datetime.fromtimestamp(since_s(since), timezone.utc).strftime("%Y-%m-%d"))
+            if pin is not None:
+                q = q.where(D.c.pos == pin)
+            if anchor is not None:
+                q = q.where(D.c.pos == -anchor)
+            pins = [_pin_stats(*k, rows) for k, rows in _by_position(conn.execute(q)).items()]
             # contacts by pin, then anchor plates by stage
-            pins = sorted((_pin_stats(row) for row in conn.execute(q)),
-                          key=lambda p: (p["anchor"] is not None, p["stage"] or "", p["pin"] or p["anchor"]))
+            pins.sort(key=lambda p: (p["anchor"] is not None, p["stage"] or "", p["pin"] or p["anchor"]))
             if not pins and sim is not None and simulated == "apart":
                 continue
             if series:
                 for p in pins:
-                    _add_series(conn, p, where)
+                    _add_series(conn, p, fixture, sim, since)
             out.append({"simulated": sim, "fixture": fixture, "pins": pins,
                         "rising": [p["position"] for p in pins if p["rising"]]})
     return out
 
 
-def _pin_stats(r):
-    pin, anchor = (r.pos, None) if r.pos > 0 else (None, -r.pos)
-    stage = r.st or None
-    n = r.n
-    mean = r.sr / n
-    tbar = r.st_ / n
-    sxx = r.stt - n * tbar * tbar
-    sxy = r.str_ - n * tbar * mean
-    syy = r.srr - n * mean * mean
+def _by_position(rows):
+    out = {}
+    for r in rows:
+        out.setdefault((r.pos, r.stage), []).append(r)
+    return out
+
+
+def _pin_stats(pos, stage, days):
+    """Combine the per-day sums (t into each day) into the whole span's, times counted from the
+    first day (small numbers: the sums keep their digits)."""
+    pin, anchor = (pos, None) if pos > 0 else (None, -pos)
+    stage = stage or None
+    d_ref = min(_day_s(d.day) for d in days)
+    n = sr = srr = st = stt = strr = 0.0
+    for d in days:
+        off = _day_s(d.day) - d_ref
+        n += d.n
+        sr += d.sum_r
+        srr += d.sum_rr
+        st += d.sum_t + d.n * off
+        stt += d.sum_tt + 2 * off * d.sum_t + d.n * off * off
+        strr += d.sum_tr + off * d.sum_r
+    n = int(n)
+    mean = sr / n
+    tbar = st / n
+    sxx = stt - n * tbar * tbar
+    sxy = strr - n * tbar * mean
+    syy = srr - n * mean * mean
+    t0, t1 = min(d.t_min for d in days), max(d.t_max for d in days)
+    rmin, rmax = min(d.r_min for d in days), max(d.r_max for d in days)
     # a spread below rounding (a simulated pin measured the same every run) is none
     syy = syy if syy > n * (FLAT_RELATIVE * abs(mean)) ** 2 else 0.0
     sd = math.sqrt(syy / (n - 1)) if n > 1 else None
@@ -221,28 +225,38 @@ def _pin_stats(r):
         res = max(syy - slope * sxy, 0.0) / (n - 2)
         se = math.sqrt(res / sxx)
         t = slope / se if se > 0 else (math.inf if slope > 0 else -math.inf if slope < 0 else 0.0)
-    rise = slope * (r.t1 - r.t0) if slope is not None else None
+    rise = slope * (t1 - t0) if slope is not None else None
     rising = bool(n >= RISING_MIN_N and t is not None and t >= RISING_T and rise is not None
                   and limit and rise >= RISING_MIN_FRACTION_OF_LIMIT * limit)
     return {
         "position": ("pin %d" % pin) if pin is not None else ("anchor %d (%s)" % (anchor, stage)),
         "pin": pin, "anchor": anchor, "stage": stage, "n": n, "mean": mean, "sigma": sd,
-        "min": r.rmin, "max": r.rmax,
+        "min": rmin, "max": rmax,
         "ucl": mean + 3 * sd if sd is not None else None, "lcl": mean - 3 * sd if sd is not None else None,
         "limit": limit, "cpk": (limit - mean) / (3 * sd) if sd else None,
         "slope_per_day": slope * 86400 if slope is not None else None, "slope_t": t, "rise_over_span": rise,
-        "first": datetime.fromtimestamp(r.t0, timezone.utc), "last": datetime.fromtimestamp(r.t1, timezone.utc),
+        "first": datetime.fromtimestamp(t0, timezone.utc), "last": datetime.fromtimestamp(t1, timezone.utc),
         "rising": rising,
     }
 
 
-def _add_series(conn, p, where):
-    q = where(sa.select(M.c.started_s, M.c.r_mohm, M.c.run_id, M.c.stage))
-    q = _pos_filter(q, p["pin"], p["anchor"]).order_by(M.c.started_s, M.c.run_id)
+@functools.lru_cache(maxsize=4096)
+def _day_s(day):
+    return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()
+
+
+def _add_series(conn, p, fixture, sim, since):
+    q = sa.select(M.c.started_s, M.c.r_mohm, M.c.run_id).where(M.c.fixture_id == fixture, M.c.r_mohm.is_not(None))
+    if sim is not None:
+        q = q.where(M.c.simulated == sim)
+    if since is not None:
+        q = q.where(M.c.started_s >= _day_s(datetime.fromtimestamp(since_s(since), timezone.utc).strftime("%Y-%m-%d")))
+    if p["anchor"] is not None:
+        q = q.where(M.c.anchor == p["anchor"], sa.func.coalesce(M.c.stage, "initial") == p["stage"])
+    else:
+        q = q.where(M.c.pin == p["pin"])
     pts = []
-    for t, r, rid, st in conn.execute(q):
-        if p["anchor"] is not None and (st or "initial") != p["stage"]:
-            continue
+    for t, r, rid in conn.execute(q.order_by(M.c.started_s, M.c.run_id)):
         out = p["sigma"] is not None and (r > p["ucl"] or r < p["lcl"])
         pts.append({"t": datetime.fromtimestamp(t, timezone.utc), "r_mohm": r, "run_id": rid, "out_of_control": out})
     p["series"] = pts

@@ -47,9 +47,14 @@ runs = sa.Table(
     sa.Column("source_dir", sa.Text),
     # a contact resistance run made inside a vibration procedure points at it (not a first pass)
     sa.Column("parent_id", sa.String(64)),
+    # this connector's first judged (PASS/FAIL) contact resistance run, outside any procedure:
+    # kept by store.py whenever a run of its serial is stored, so yield is a plain count
+    sa.Column("first_pass", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_runs_kind_serial_started", "kind", "serial", "started_s"),
     sa.Index("ix_runs_lot", "lot"),
+    # covers yield (the runs rows are wide: they hold the record)
+    sa.Index("ix_runs_yield", "first_pass", "simulated", "verdict", "lot", "day", "fixture_id", "started_s", "id"),
     sa.Index("ix_runs_fixture_started", "fixture_id", "started_s"),
     sa.Index("ix_runs_started", "started_s"),
 )
@@ -73,8 +78,7 @@ measurements = sa.Table(
     sa.Column("simulated", sa.Boolean),
     sa.Column("stage", sa.String(16)),
     sa.Index("ix_meas_run", "run_id"),
-    # covers drift's one pass over a fixture (no table lookups)
-    sa.Index("ix_meas_drift", "fixture_id", "simulated", "pin", "anchor", "stage", "started_s", "r_mohm"),
+    sa.Index("ix_meas_fixture_pin", "fixture_id", "pin", "anchor", "started_s"),  # a pin's control chart
 )
 
 shorts = sa.Table(
@@ -119,6 +123,29 @@ histograms = sa.Table(
     sa.Column("longest_ns", sa.BigInteger),
     sa.Column("bins", sa.JSON),
     sa.Index("ix_hist_run", "run_id"),
+)
+
+# Drift's running sums per fixture, position, stage and UTC day (one row per day, however many
+# runs): drift over 100,000 runs reads a few thousand rows. pos: pin N is N, anchor plate N is -N;
+# stage "" for contacts (their limit does not depend on it). t is seconds into the day.
+drift_sums = sa.Table(
+    "drift_sums",
+    metadata,
+    sa.Column("fixture_id", sa.String(64), primary_key=True),
+    sa.Column("simulated", sa.Boolean, primary_key=True),
+    sa.Column("pos", sa.Integer, primary_key=True),
+    sa.Column("stage", sa.String(16), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("sum_r", sa.Float, nullable=False),
+    sa.Column("sum_rr", sa.Float, nullable=False),
+    sa.Column("sum_t", sa.Float, nullable=False),
+    sa.Column("sum_tt", sa.Float, nullable=False),
+    sa.Column("sum_tr", sa.Float, nullable=False),
+    sa.Column("r_min", sa.Float),
+    sa.Column("r_max", sa.Float),
+    sa.Column("t_min", sa.Float),  # epoch seconds
+    sa.Column("t_max", sa.Float),
 )
 
 CHILDREN = (measurements, shorts, events, histograms)

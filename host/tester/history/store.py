@@ -104,37 +104,188 @@ def rows(data, source_dir=None, parent_id=None, sha=None):
     return run, {schema.measurements: meas, schema.shorts: shorts, schema.events: events, schema.histograms: hists}
 
 
+JUDGED = ("PASS", "FAIL")
+ATTEMPTS = 3  # PostgreSQL: two writers creating the same day's drift row; the second tries again
+
+
 def store(engine, data, source_dir=None, parent_id=None):
     """Store one record dict. Returns (run id, "stored" | "unchanged" | "updated")."""
     run, children = rows(data, source_dir, parent_id)
+    for attempt in range(ATTEMPTS):
+        try:
+            return _store(engine, run, children, parent_id)
+        except sa.exc.IntegrityError:
+            # another process stored the same record between our look and our insert, or made
+            # the same drift row first
+            with engine.connect().execution_options(readonly=True) as conn:
+                if conn.execute(sa.select(schema.runs.c.id).where(schema.runs.c.id == run["id"])).first() is not None:
+                    return run["id"], "unchanged"
+            if attempt == ATTEMPTS - 1:
+                raise
+
+
+def _store(engine, run, children, parent_id):
     rid = run["id"]
     runs = schema.runs
-    try:
-        with engine.begin() as conn:
-            old = conn.execute(sa.select(runs.c.record_sha256, runs.c.parent_id, runs.c.source_dir).where(runs.c.id == rid)).first()
-            if old is not None and old.record_sha256 == run["record_sha256"]:
-                # the same record, perhaps moved (a procedure's stage run placed in its directory)
-                moved = {k: v for k, v in (("parent_id", parent_id), ("source_dir", run["source_dir"]))
-                         if v and old._mapping[k] != v}
-                if moved:
-                    conn.execute(runs.update().where(runs.c.id == rid).values(**moved))
-                return rid, "unchanged"
-            if old is not None:  # a newer version of the same record
-                run["parent_id"] = parent_id or old.parent_id
-                for t in schema.CHILDREN:
-                    conn.execute(t.delete().where(t.c.run_id == rid))
-                conn.execute(runs.delete().where(runs.c.id == rid))
-            conn.execute(runs.insert(), [run])
-            for t, items in children.items():
-                if items:
-                    conn.execute(t.insert(), items)
-            return rid, "updated" if old is not None else "stored"
-    except sa.exc.IntegrityError:
-        # another process stored the same record between our look and our insert (PostgreSQL)
-        with engine.connect().execution_options(readonly=True) as conn:
-            if conn.execute(sa.select(runs.c.id).where(runs.c.id == rid)).first() is not None:
-                return rid, "unchanged"
-        raise
+    with engine.begin() as conn:
+        old = conn.execute(sa.select(runs.c.record_sha256, runs.c.parent_id, runs.c.source_dir).where(runs.c.id == rid)).first()
+        if old is not None and old.record_sha256 == run["record_sha256"]:
+            # the same record, perhaps moved (a procedure's stage run placed in its directory)
+            moved = {k: v for k, v in (("parent_id", parent_id), ("source_dir", run["source_dir"]))
+                     if v and old._mapping[k] != v}
+            if moved:
+                conn.execute(runs.update().where(runs.c.id == rid).values(**moved))
+                if "parent_id" in moved:  # a procedure's stage run: no longer a first pass
+                    _refresh_first_pass(conn, run)
+            return rid, "unchanged"
+        old_days = []
+        if old is not None:  # a newer version of the same record
+            run["parent_id"] = parent_id or old.parent_id
+            old_days = _days_of(conn, rid)
+            for t in schema.CHILDREN:
+                conn.execute(t.delete().where(t.c.run_id == rid))
+            conn.execute(runs.delete().where(runs.c.id == rid))
+        conn.execute(runs.insert(), [run])
+        for t, items in children.items():
+            if items:
+                conn.execute(t.insert(), items)
+        _refresh_first_pass(conn, run)
+        if old is not None:
+            for key in set(old_days) | set(_days_of(conn, rid)):
+                _rebuild_drift_day(conn, *key)
+        else:
+            _add_drift(conn, children[schema.measurements])
+        return rid, "updated" if old is not None else "stored"
+
+
+def _refresh_first_pass(conn, run):
+    """Mark the first judged top-level contact resistance run of this run's connector (its serial;
+    a run without one is its own connector), and only it."""
+    runs = schema.runs
+    if run["kind"] != "run":
+        return
+    if run["serial"] is None:
+        conn.execute(runs.update().where(runs.c.id == run["id"]).values(
+            first_pass=run["verdict"] in JUDGED and run["parent_id"] is None))
+        return
+    q = (sa.select(runs.c.id, runs.c.verdict, runs.c.parent_id, runs.c.first_pass)
+         .where(runs.c.kind == "run", runs.c.serial == run["serial"], runs.c.simulated == run["simulated"])
+         .order_by(runs.c.started_s, runs.c.id))
+    first = None
+    for r in conn.execute(q).all():
+        want = first is None and r.parent_id is None and r.verdict in JUDGED
+        if want:
+            first = r.id
+        if bool(r.first_pass) != want:
+            conn.execute(runs.update().where(runs.c.id == r.id).values(first_pass=want))
+
+
+def _pos_stage(m):
+    if m["pin"] is not None:
+        return m["pin"], ""
+    return -m["anchor"], m["stage"] or "initial"
+
+
+def _day_start(started_s):
+    return started_s - started_s % 86400
+
+
+def drift_sums(meas, into=None):
+    """Measurement rows (one run or many) -> {(fixture, simulated, pos, stage, day): sums} as the
+    drift_sums table holds them; `into` is added to."""
+    out = {} if into is None else into
+    for m in meas:
+        if m["r_mohm"] is None or (m["pin"] is None and m["anchor"] is None):
+            continue
+        pos, stage = _pos_stage(m)
+        e = m["started_s"]
+        key = (m["fixture_id"] or "", bool(m["simulated"]), pos, stage, datetime.fromtimestamp(e, timezone.utc).strftime("%Y-%m-%d"))
+        r = float(m["r_mohm"])
+        t = e - _day_start(e)
+        s = out.get(key)
+        if s is None:
+            out[key] = dict(n=1, sum_r=r, sum_rr=r * r, sum_t=t, sum_tt=t * t, sum_tr=t * r, r_min=r, r_max=r, t_min=e, t_max=e)
+            continue
+        s["n"] += 1
+        s["sum_r"] += r
+        s["sum_rr"] += r * r
+        s["sum_t"] += t
+        s["sum_tt"] += t * t
+        s["sum_tr"] += t * r
+        s["r_min"], s["r_max"] = min(s["r_min"], r), max(s["r_max"], r)
+        s["t_min"], s["t_max"] = min(s["t_min"], e), max(s["t_max"], e)
+    return out
+
+
+def drift_sum_rows(sums):
+    return [dict(zip(("fixture_id", "simulated", "pos", "stage", "day"), k), **v) for k, v in sums.items()]
+
+
+def _add_drift(conn, meas):
+    """Add one run's measurements to drift's per-day sums (rows made when missing)."""
+    ds = schema.drift_sums
+    sums = drift_sums(meas)
+    if not sums:
+        return
+    fixture, sim, _, _, day = next(iter(sums))
+    have = {(r.pos, r.stage) for r in conn.execute(sa.select(ds.c.pos, ds.c.stage).where(
+        ds.c.fixture_id == fixture, ds.c.simulated == sim, ds.c.day == day))}
+    new = {k: v for k, v in sums.items() if (k[2], k[3]) not in have}
+    if new:
+        conn.execute(ds.insert(), drift_sum_rows(new))
+    old = {k: v for k, v in sums.items() if (k[2], k[3]) in have}
+    if not old:
+        return
+    c = ds.c
+
+    def lower(col, v):
+        return sa.case((sa.or_(col.is_(None), col > v), v), else_=col)  # min(col, v) in any dialect
+
+    def higher(col, v):
+        return sa.case((sa.or_(col.is_(None), col < v), v), else_=col)
+
+    b = sa.bindparam
+    upd = (ds.update()
+           .where(c.fixture_id == b("k_fx"), c.simulated == b("k_sim"), c.pos == b("k_pos"), c.stage == b("k_stage"),
+                  c.day == b("k_day"))
+           .values(n=c.n + b("d_n"), sum_r=c.sum_r + b("d_r"), sum_rr=c.sum_rr + b("d_rr"), sum_t=c.sum_t + b("d_t"),
+                   sum_tt=c.sum_tt + b("d_tt"), sum_tr=c.sum_tr + b("d_tr"),
+                   r_min=lower(c.r_min, b("d_rmin")), r_max=higher(c.r_max, b("d_rmax")),
+                   t_min=lower(c.t_min, b("d_tmin")), t_max=higher(c.t_max, b("d_tmax"))))
+    conn.execute(upd, [dict(k_fx=k[0], k_sim=k[1], k_pos=k[2], k_stage=k[3], k_day=k[4], d_n=v["n"], d_r=v["sum_r"],
+                            d_rr=v["sum_rr"], d_t=v["sum_t"], d_tt=v["sum_tt"], d_tr=v["sum_tr"], d_rmin=v["r_min"],
+                            d_rmax=v["r_max"], d_tmin=v["t_min"], d_tmax=v["t_max"]) for k, v in old.items()])
+
+
+def _days_of(conn, rid):
+    m = schema.measurements
+    out = []
+    for fx, sim, t in conn.execute(sa.select(m.c.fixture_id, m.c.simulated, m.c.started_s).where(m.c.run_id == rid).limit(1)):
+        out.append((fx or "", bool(sim), datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d")))
+    return out
+
+
+def _rebuild_drift_day(conn, fixture, sim, day):
+    """A record replaced: its day's sums made again from the measurements."""
+    ds, m = schema.drift_sums, schema.measurements
+    conn.execute(ds.delete().where(ds.c.fixture_id == fixture, ds.c.simulated == sim, ds.c.day == day))
+    d0 = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()
+    q = (sa.select(m.c.pin, m.c.anchor, m.c.stage, m.c.r_mohm, m.c.started_s, m.c.fixture_id, m.c.simulated)
+         .where(sa.func.coalesce(m.c.fixture_id, "") == fixture, m.c.simulated == sim, m.c.started_s >= d0,
+                m.c.started_s < d0 + 86400, m.c.r_mohm.is_not(None)))
+    sums = drift_sums(dict(r._mapping) for r in conn.execute(q))
+    if sums:
+        conn.execute(ds.insert(), drift_sum_rows(sums))
+
+
+def refresh_first_passes(conn):
+    """Mark every connector's first pass at once (after a bulk load; store() keeps it per run)."""
+    runs = schema.runs
+    unit = sa.func.coalesce(runs.c.serial, runs.c.id)
+    attempt = sa.func.row_number().over(partition_by=(runs.c.simulated, unit), order_by=(runs.c.started_s, runs.c.id))
+    judged = (sa.select(runs.c.id, attempt.label("attempt"))
+              .where(runs.c.kind == "run", runs.c.parent_id.is_(None), runs.c.verdict.in_(JUDGED)).subquery())
+    conn.execute(runs.update().values(first_pass=runs.c.id.in_(sa.select(judged.c.id).where(judged.c.attempt == 1))))
 
 
 def load_dir(directory):

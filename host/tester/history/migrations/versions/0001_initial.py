@@ -1,4 +1,4 @@
-"""initial history schema
+"""initial history schema: runs, measurements, shorts, events, histograms, drift_sums
 
 Revision ID: 0001
 Revises: 
@@ -16,6 +16,24 @@ depends_on = None
 
 
 def upgrade():
+    op.create_table('drift_sums',
+    sa.Column('fixture_id', sa.String(length=64), nullable=False),
+    sa.Column('simulated', sa.Boolean(), nullable=False),
+    sa.Column('pos', sa.Integer(), nullable=False),
+    sa.Column('stage', sa.String(length=16), nullable=False),
+    sa.Column('day', sa.String(length=10), nullable=False),
+    sa.Column('n', sa.Integer(), nullable=False),
+    sa.Column('sum_r', sa.Float(), nullable=False),
+    sa.Column('sum_rr', sa.Float(), nullable=False),
+    sa.Column('sum_t', sa.Float(), nullable=False),
+    sa.Column('sum_tt', sa.Float(), nullable=False),
+    sa.Column('sum_tr', sa.Float(), nullable=False),
+    sa.Column('r_min', sa.Float(), nullable=True),
+    sa.Column('r_max', sa.Float(), nullable=True),
+    sa.Column('t_min', sa.Float(), nullable=True),
+    sa.Column('t_max', sa.Float(), nullable=True),
+    sa.PrimaryKeyConstraint('fixture_id', 'simulated', 'pos', 'stage', 'day')
+    )
     op.create_table('runs',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('record_sha256', sa.String(length=64), nullable=False),
@@ -42,6 +60,7 @@ def upgrade():
     sa.Column('record', sa.JSON(), nullable=False),
     sa.Column('source_dir', sa.Text(), nullable=True),
     sa.Column('parent_id', sa.String(length=64), nullable=True),
+    sa.Column('first_pass', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('stored_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -50,6 +69,7 @@ def upgrade():
         batch_op.create_index('ix_runs_kind_serial_started', ['kind', 'serial', 'started_s'], unique=False)
         batch_op.create_index('ix_runs_lot', ['lot'], unique=False)
         batch_op.create_index('ix_runs_started', ['started_s'], unique=False)
+        batch_op.create_index('ix_runs_yield', ['first_pass', 'simulated', 'verdict', 'lot', 'day', 'fixture_id', 'started_s', 'id'], unique=False)
 
     op.create_table('events',
     sa.Column('run_id', sa.String(length=64), nullable=False),
@@ -102,7 +122,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], ondelete='CASCADE')
     )
     with op.batch_alter_table('measurements', schema=None) as batch_op:
-        batch_op.create_index('ix_meas_drift', ['fixture_id', 'simulated', 'pin', 'anchor', 'stage', 'started_s', 'r_mohm'], unique=False)
+        batch_op.create_index('ix_meas_fixture_pin', ['fixture_id', 'pin', 'anchor', 'started_s'], unique=False)
         batch_op.create_index('ix_meas_run', ['run_id'], unique=False)
 
     op.create_table('shorts',
@@ -125,7 +145,7 @@ def downgrade():
     op.drop_table('shorts')
     with op.batch_alter_table('measurements', schema=None) as batch_op:
         batch_op.drop_index('ix_meas_run')
-        batch_op.drop_index('ix_meas_drift')
+        batch_op.drop_index('ix_meas_fixture_pin')
 
     op.drop_table('measurements')
     with op.batch_alter_table('histograms', schema=None) as batch_op:
@@ -137,9 +157,11 @@ def downgrade():
 
     op.drop_table('events')
     with op.batch_alter_table('runs', schema=None) as batch_op:
+        batch_op.drop_index('ix_runs_yield')
         batch_op.drop_index('ix_runs_started')
         batch_op.drop_index('ix_runs_lot')
         batch_op.drop_index('ix_runs_kind_serial_started')
         batch_op.drop_index('ix_runs_fixture_started')
 
     op.drop_table('runs')
+    op.drop_table('drift_sums')
