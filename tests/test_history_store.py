@@ -170,18 +170,20 @@ def test_parallel_first_use_migrates_once(tmp_path):
 
 
 def test_an_unusable_database_never_fails_the_run(tmp_path):
-    """The record is written first; the failed insert is one warning; the exit code is the
-    connector's (FAIL); `tester import` catches up later."""
+    """The record (and --html's report) is written first; the failed insert is one warning; the
+    exit code is the connector's (FAIL); `tester import` catches up later."""
     out = tmp_path / "res"
     bad = tmp_path / "a-file"
     bad.write_text("not a folder")
     r = subprocess.run([TESTER, "run", "--pins", "40", "--sim", "--scenario", REPO / "scenarios" / "open-contact-40.toml",
-                        "--out", out, "--db", str(bad / "history.sqlite"), "--lot", "L9"],
+                        "--out", out, "--db", str(bad / "history.sqlite"), "--lot", "L9", "--html"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1, r.stdout + r.stderr
     (d,) = result_dirs(out)
     assert "not stored" in r.stderr and "tester import %s" % d in r.stderr
     assert json.loads((d / "record.json").read_text())["lot"] == "L9"
+    html = (d / "report.html").read_text()  # --html: written before the database is tried
+    assert "SIMULATED" in html and "pin 5" in html
     good = tmp_path / "h.sqlite"
     r = subprocess.run([TESTER, "import", "--db", good, out], capture_output=True, text=True, timeout=60)
     assert "1 stored" in r.stdout, r.stdout + r.stderr
