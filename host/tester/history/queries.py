@@ -67,7 +67,13 @@ def history(engine, serial=None, lot=None, fixture=None, since=None, verdict=Non
                                                         + (" %s" % m.fault if m.fault else ""))
     for r in rows:
         r["failed"] = failing.get(r["id"], [])
+        r["started"] = _utc(r["started"])
     return rows
+
+
+def _utc(dt):
+    """SQLite gives the stored UTC time without its zone, PostgreSQL in the session's zone."""
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
 # -- tester yield -------------------------------------------------------------------------------

@@ -106,6 +106,7 @@ def rows(data, source_dir=None, parent_id=None, sha=None):
 
 JUDGED = ("PASS", "FAIL")
 ATTEMPTS = 3  # PostgreSQL: two writers creating the same day's drift row; the second tries again
+RETRY_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
 
 
 def store(engine, data, source_dir=None, parent_id=None):
@@ -114,6 +115,10 @@ def store(engine, data, source_dir=None, parent_id=None):
     for attempt in range(ATTEMPTS):
         try:
             return _store(engine, run, children, parent_id)
+        except sa.exc.OperationalError as e:
+            # PostgreSQL: a deadlock or serialization failure between two writers is retried
+            if getattr(e.orig, "sqlstate", None) not in RETRY_SQLSTATES or attempt == ATTEMPTS - 1:
+                raise
         except sa.exc.IntegrityError:
             # another process stored the same record between our look and our insert, or made
             # the same drift row first
