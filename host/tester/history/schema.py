@@ -79,6 +79,7 @@ measurements = sa.Table(
     sa.Column("stage", sa.String(16)),
     sa.Index("ix_meas_run", "run_id"),
     sa.Index("ix_meas_fixture_pin", "fixture_id", "pin", "anchor", "started_s"),  # a pin's control chart
+    sa.Index("ix_meas_verdict", "verdict", "run_id"),  # the few failing rows among millions (Pareto)
 )
 
 shorts = sa.Table(

@@ -124,6 +124,7 @@ def upgrade():
     with op.batch_alter_table('measurements', schema=None) as batch_op:
         batch_op.create_index('ix_meas_fixture_pin', ['fixture_id', 'pin', 'anchor', 'started_s'], unique=False)
         batch_op.create_index('ix_meas_run', ['run_id'], unique=False)
+        batch_op.create_index('ix_meas_verdict', ['verdict', 'run_id'], unique=False)
 
     op.create_table('shorts',
     sa.Column('run_id', sa.String(length=64), nullable=False),
@@ -144,6 +145,7 @@ def downgrade():
 
     op.drop_table('shorts')
     with op.batch_alter_table('measurements', schema=None) as batch_op:
+        batch_op.drop_index('ix_meas_verdict')
         batch_op.drop_index('ix_meas_run')
         batch_op.drop_index('ix_meas_fixture_pin')
 
