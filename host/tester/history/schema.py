@@ -42,8 +42,6 @@ runs = sa.Table(
     sa.Column("protocol_version", sa.Integer),
     sa.Column("calibration_id", sa.String(64)),
     sa.Column("error", sa.Text),
-    sa.Column("conditions", sa.JSON),
-    sa.Column("record", sa.JSON, nullable=False),
     sa.Column("source_dir", sa.Text),
     # a contact resistance run made inside a vibration procedure points at it (not a first pass)
     sa.Column("parent_id", sa.String(64)),
@@ -51,10 +49,15 @@ runs = sa.Table(
     # kept by store.py whenever a run of its serial is stored, so yield is a plain count
     sa.Column("first_pass", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+    # last: a SQLite row keeps the columns before these on its first page, the rest overflows
+    sa.Column("conditions", sa.JSON),
+    sa.Column("record", sa.JSON, nullable=False),
     sa.Index("ix_runs_kind_serial_started", "kind", "serial", "started_s"),
     sa.Index("ix_runs_lot", "lot"),
     # covers yield (the runs rows are wide: they hold the record)
     sa.Index("ix_runs_yield", "first_pass", "simulated", "verdict", "lot", "day", "fixture_id", "started_s", "id"),
+    # covers yield's count of runs that ended ERROR/ABORTED
+    sa.Index("ix_runs_unjudged", "kind", "verdict", "parent_id", "simulated", "lot", "fixture_id", "started_s"),
     sa.Index("ix_runs_fixture_started", "fixture_id", "started_s"),
     sa.Index("ix_runs_started", "started_s"),
 )

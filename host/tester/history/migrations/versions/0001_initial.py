@@ -56,12 +56,12 @@ def upgrade():
     sa.Column('protocol_version', sa.Integer(), nullable=True),
     sa.Column('calibration_id', sa.String(length=64), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
-    sa.Column('conditions', sa.JSON(), nullable=True),
-    sa.Column('record', sa.JSON(), nullable=False),
     sa.Column('source_dir', sa.Text(), nullable=True),
     sa.Column('parent_id', sa.String(length=64), nullable=True),
     sa.Column('first_pass', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('stored_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('conditions', sa.JSON(), nullable=True),
+    sa.Column('record', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('runs', schema=None) as batch_op:
@@ -69,6 +69,7 @@ def upgrade():
         batch_op.create_index('ix_runs_kind_serial_started', ['kind', 'serial', 'started_s'], unique=False)
         batch_op.create_index('ix_runs_lot', ['lot'], unique=False)
         batch_op.create_index('ix_runs_started', ['started_s'], unique=False)
+        batch_op.create_index('ix_runs_unjudged', ['kind', 'verdict', 'parent_id', 'simulated', 'lot', 'fixture_id', 'started_s'], unique=False)
         batch_op.create_index('ix_runs_yield', ['first_pass', 'simulated', 'verdict', 'lot', 'day', 'fixture_id', 'started_s', 'id'], unique=False)
 
     op.create_table('events',
@@ -160,6 +161,7 @@ def downgrade():
     op.drop_table('events')
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.drop_index('ix_runs_yield')
+        batch_op.drop_index('ix_runs_unjudged')
         batch_op.drop_index('ix_runs_started')
         batch_op.drop_index('ix_runs_lot')
         batch_op.drop_index('ix_runs_kind_serial_started')
