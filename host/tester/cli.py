@@ -1,8 +1,6 @@
 """The `tester` command line: one subcommand per module in tester.commands."""
 
 import argparse
-import importlib
-import importlib.util
 import logging
 import signal
 import sys
@@ -15,10 +13,9 @@ from tester.commands import sim as sim_cmd
 from tester.commands import flash as flash_cmd
 from tester.commands import calibrate as calibrate_cmd
 from tester.commands import history as history_cmd
+from tester.commands import report as report_cmd
 
-COMMANDS = [run_cmd, sim_cmd, monitor_cmd, flash_cmd, calibrate_cmd, history_cmd]
-if importlib.util.find_spec("tester.commands.report") is not None:  # tester report (HTML), when installed
-    COMMANDS.append(importlib.import_module("tester.commands.report"))
+COMMANDS = (run_cmd, sim_cmd, monitor_cmd, flash_cmd, calibrate_cmd, history_cmd, report_cmd)
 
 
 def build_parser():
