@@ -7,9 +7,9 @@ STAMP   := $(VENV)/.installed
 PINS    ?= 40
 STUBS_VERSION := 1.28.0.post4
 
-.PHONY: setup browser run test check bench faults flash hardware board-rules clean
+.PHONY: setup browser postgres run test check bench faults flash hardware board-rules clean
 
-setup: $(STAMP) browser
+setup: $(STAMP) browser postgres
 
 # The report tests open the HTML in Debian's headless Chromium driven by Selenium (no browser
 # download at run time: the distribution's packages only).
@@ -20,6 +20,17 @@ browser:
 	  else \
 	    echo "the report tests need Debian's chromium and chromedriver; run as root:" >&2; \
 	    echo "  apt-get update && apt-get install -y chromium chromium-driver" >&2; exit 1; \
+	  fi; \
+	fi
+
+# The history tests start a throwaway PostgreSQL cluster from Debian's server binaries.
+postgres:
+	@if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql-15; \
+	  else \
+	    echo "the history tests need Debian's PostgreSQL server; run as root:" >&2; \
+	    echo "  apt-get update && apt-get install -y postgresql-15" >&2; exit 1; \
 	  fi; \
 	fi
 
@@ -37,7 +48,7 @@ run: $(STAMP)
 	$(BIN)/tester run --pins $(PINS) --sim
 
 # All tests, no fixture needed. .ci/run calls exactly this.
-test: $(STAMP) browser
+test: $(STAMP) browser postgres
 	$(BIN)/pytest
 
 # Firmware checks alone: mpy-cross for the RP2040 and mypy against the rp2 stubs.
