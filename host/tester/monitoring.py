@@ -162,7 +162,8 @@ class Window:
             "elapsed_s": (d.get("elapsed_ms") or 0) / 1000.0, "verdict": self.verdict(), "problems": self.problems(),
             "events": len(self.events), "failures": sum(c["failures"] for c in chans),
             "glitches": sum(c["glitches"] for c in chans), "longest_ns": max([c["longest_ns"] for c in chans] or [0]),
-            "channels": chans, "losses": d.get("lost"), "first_loss_us": d.get("first_loss_us"), "selfcheck": self.checks,
+            "channels": chans, "hist_edges_ns": d.get("hist_edges_ns"),  # the fixture's bins, as sent
+            "losses": d.get("lost"), "first_loss_us": d.get("first_loss_us"), "selfcheck": self.checks,
             "disconnects": self.disconnects, "recovered_events": self.recovered, "duplicates_dropped": self.duplicates,
             "link": self.link_totals(), "fixture_verdict": (self.done or {}).get("verdict"),
             "reason": (self.done or {}).get("reason"), "interrupted_by": self.interrupted_by,

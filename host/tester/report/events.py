@@ -16,8 +16,9 @@ TITLES = {"monitor": "Discontinuity monitoring", "vibration": "Vibration qualifi
 
 
 def hist_edges_ns(record):
-    """Upper bin edges of the glitch histogram: from the record when it carries them, else read
-    (not imported: it is device code) from the detector driver, their one home."""
+    """Upper bin edges of the glitch histogram: from the record (each window keeps the bins the
+    fixture sent); records written before it did: read (not imported: it is device code) from the
+    detector driver, their one home."""
     for w in record.get("windows") or []:
         if w.get("hist_edges_ns"):
             return list(w["hist_edges_ns"])
