@@ -63,6 +63,33 @@ K_EVENT = "event"  # one failure (>= EVENT_MIN_US): n (event seq), ch, pins, t_u
 K_MSTATUS = "mstatus"  # once a second and on MSTATUS: elapsed, per-channel counts, longest, losses
 K_MDONE = "mdone"  # monitoring ends: verdict PASS/FAIL/INVALID, counts, histograms, losses
 
+# Verdicts, on every frame and record that carries one. PASS/FAIL judge the connector; ERROR the
+# fixture or link failed; ABORTED the operator or a signal stopped it; INVALID monitoring lost data.
+PASS = "PASS"
+FAIL = "FAIL"
+ERROR = "ERROR"
+ABORTED = "ABORTED"
+INVALID = "INVALID"
+VERDICTS = (PASS, FAIL, ERROR, ABORTED, INVALID)
+
+# Fault kinds of one contact, anchor or neighbour pair (`fault` on contact/anchor/short frames).
+FAULT_OPEN = "open"  # no continuity: the source's compliance clamp reached
+FAULT_HIGH = "high"  # continuity above the spec's limit
+FAULT_SHORT = "short"  # neighbours bridged
+FAULT_PROBE = "probe"  # a sense lead of the fixture is open: the fixture's fault, not the pair's
+FAULTS = (FAULT_OPEN, FAULT_HIGH, FAULT_SHORT, FAULT_PROBE)
+
+# Monitoring's loss counters (`lost` on mstatus/mdone frames and in the record). Any non-zero
+# data loss makes the window INVALID; link drops are reported apart (the fixture replays events).
+LOST_FIFO_STALLS = "fifo_stalls"  # a PIO state machine's FIFO was full: edges lost
+LOST_RING_OVERRUN = "ring_overrun_records"  # DMA overwrote ring records before the merge read them
+LOST_EVENT_LOG = "event_log_dropped"  # a failure the event log had no room for
+LOST_LOG_OVERFLOW = "log_overflow"  # a logged event overwritten before it was ever sent
+LOST_UNMEASURED = "unmeasured_events"  # open across a loss: no length (never judged)
+LOST_LINK_BYTES = "link_bytes_dropped"  # bytes the USB link could not send (host not reading)
+LOST_LINK_FRAMES = "link_frames_dropped"
+LOSSES_OF_DATA = (LOST_FIFO_STALLS, LOST_RING_OVERRUN, LOST_EVENT_LOG, LOST_LOG_OVERFLOW)
+
 # Argument kinds for the command table.
 INT = "int"
 STR = "str"
