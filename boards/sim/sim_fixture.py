@@ -12,9 +12,15 @@
 #          hardware), POL, compliance clamp at board.SOURCE_COMPLIANCE_MV; off = disconnected and
 #          the force buses shunted together.
 #
+# A press from outside the interpreter (the host's SimFixture.press_start(), tester station's
+# panel): a file at env SIM_START_FILE appears; START is then held down for START_HOLD_US of
+# fixture time and the file removed (the press is over).
+#
 # Test hooks: world = simhw.world(); world.press_start() / release_start(); world.set_lid(bool);
 # world.adc.corrupt_checksums(n); world.chain.log / latches / hot_switches; world.dut.truth;
 # world.source_state() -> (current_A, clamped).
+
+import os
 
 import board
 import relay_map
@@ -29,6 +35,8 @@ from sim_tpic6c595 import RelayChain
 from simrand import Rng
 
 SHUNT_OHM = 0.001
+START_HOLD_US = 200000
+START_FILE_POLL_MS = 20  # the expander is read thousands of times a run: the file is looked at less
 HI_F, HI_S, LO_F, LO_S = BUS_NODE
 
 
@@ -44,6 +52,9 @@ class World:
         self.events.set_vibrating(False)
         self.lid = self.dut.lid_closed
         self.button = False
+        self.start_file = os.getenv("SIM_START_FILE")
+        self.start_held_until = None  # fixture time (us) a press from the file ends
+        self.start_file_seen_ms = None
         self.mon_en = 0
         self.leds = {"pass": 0, "fail": 0, "busy": 0}
         M = board.MAX_POSITIONS
@@ -53,7 +64,7 @@ class World:
         self.adc = Ads1262(self.adc_input_uv, board.ADC_VREF_V, Rng(int(sc.get("seed", 7)) + 1000))
         self.float_rng = Rng(int(sc.get("seed", 7)) + 2000)
         drivers = {
-            board.X_START_N: lambda: 0 if self.button else 1,
+            board.X_START_N: lambda: 0 if self.button or self._file_press() else 1,
             board.X_LID_CLOSED: lambda: 1 if self.lid else 0,
             board.X_ADC_DRDY_N: self.adc.drdy_n,
             board.X_SRC_COMPLY: lambda: 1 if self.source_state()[1] else 0,
@@ -130,6 +141,33 @@ class World:
 
     def release_start(self):
         self.button = False
+
+    def _file_press(self):
+        """START held down by a press from the host (SIM_START_FILE), see the header."""
+        if not self.start_file:
+            return False
+        now = simclock.now_us()
+        if self.start_held_until is not None:
+            if now < self.start_held_until:
+                return True
+            self.start_held_until = None
+            try:
+                os.remove(self.start_file)
+            except OSError:
+                pass
+            return False
+        import utime  # the interpreter's real clock: how often the file is looked at
+
+        t = utime.ticks_ms()
+        if self.start_file_seen_ms is not None and utime.ticks_diff(t, self.start_file_seen_ms) < START_FILE_POLL_MS:
+            return False
+        self.start_file_seen_ms = t
+        try:
+            os.stat(self.start_file)
+        except OSError:
+            return False
+        self.start_held_until = now + START_HOLD_US
+        return True
 
     def set_lid(self, closed):
         self.lid = bool(closed)

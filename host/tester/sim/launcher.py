@@ -535,7 +535,9 @@ class PtyBridge:
 class SimFixture(PtyBridge):
     """The simulated fixture: the firmware tree on the MicroPython interpreter."""
 
-    def __init__(self, scenario, workdir=None, drop_after_frames=None, heapsize=HEAPSIZE):
+    def __init__(self, scenario, workdir=None, drop_after_frames=None, heapsize=HEAPSIZE, uid=None):
+        """`uid`: the RP2040's unique id (16 hex digits; the fixture id is FX-<its last 8>), so
+        several simulated fixtures under one host are told apart."""
         super().__init__([], workdir, drop_after_frames=drop_after_frames)
         workdir = self.workdir
         self.fs = stage_filesystem(workdir / "fs")
@@ -546,8 +548,22 @@ class SimFixture(PtyBridge):
         # firmware itself is found in the working directory, as on the device's flash.
         env["MICROPYPATH"] = "%s:.frozen" % (BOARDS_DIR / "sim")
         env["SIM_SCENARIO"] = str(self.scenario_path)
+        # START pressed from outside the interpreter (press_start): boards/sim/sim_fixture.py
+        self.start_file = workdir / "press-start"
+        env["SIM_START_FILE"] = str(self.start_file)
+        if uid:
+            env["SIM_UID"] = uid
         # simboot runs main.py from the staged filesystem as the device does, and boots it again
         # after a watchdog reset (the simulated parts outside the RP2040 keep their state)
         self._argv = [micropython_exe(), "-X", "heapsize=%s" % heapsize, str(BOARDS_DIR / "sim" / "simboot.py")]
         self._env = env
         self._cwd = str(self.fs)
+
+    def press_start(self):
+        """The operator presses START on the simulated panel: held down for 200 ms of fixture
+        time (boards/sim/sim_fixture.py), then released."""
+        self.start_file.write_text("")
+
+    def start_pending(self):
+        """True until the simulated panel has taken the press (released the button)."""
+        return self.start_file.exists()
