@@ -3,7 +3,7 @@ as the firmware runs it: THREE state machines (PIO0 SM0..SM2) on the one program
 entry0/1/2 and enabled in the same cycle, in rp2040py (pioemu as a second opinion on one machine),
 on waveforms with events of known length. The merged decode (harness.decode_x3, the firmware's
 rules) must give every event, 1 us boundary and length to the resolution stated here; the fast
-model of boards/sim/rp2.py (harness.fast_model) must push each machine's words exactly."""
+model of boards/sim/sim_pio.py (harness.fast_model) must push each machine's words exactly."""
 
 import sys
 from pathlib import Path
@@ -253,7 +253,7 @@ def test_rx_stall_latches_fdebug_without_dma():
 
 
 def test_each_sm_equals_the_fast_model_with_its_phase():
-    # The fast model of boards/sim/rp2.py (harness.fast_model, its CPython transcription) with the
+    # The fast model of boards/sim/sim_pio.py (harness.fast_model, its CPython transcription) with the
     # first sample at 4, 6, 8 cycles gives each machine's words exactly: the sim runs three.
     wf, cycles = sweep_waveform([1, 13, 22], LENGTHS)
     wf += [(ch, cycles + 100, 130) for ch in range(24)]  # simultaneous on every channel

@@ -1,5 +1,5 @@
 """The detector driver (firmware/drivers/event_detector.py) on MicroPython against the simulated
-rp2 (boards/sim/rp2.py): the fast model's words equal rp2040py's, the decode gives the right
+rp2 (boards/sim/sim_pio.py): the fast model's words equal rp2040py's, the decode gives the right
 events, histogram and failures, and every loss (FIFO stall, ring overrun) is reported."""
 
 import ast

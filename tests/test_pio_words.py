@@ -13,11 +13,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "pio"))
 import harness  # noqa: E402
 
 PRINT_PROGRAMS = """
-import rp2
+import rp2, sim_pio
 import drivers.event_detector as ed
 for p in (ed.event_detector, ed.ref_interrupter):
     print(repr([list(p[0])] + list(p[1:])))
-print(repr([list(rp2.DETECTOR_WORDS), list(rp2.REF_WORDS)]))
+print(repr([list(sim_pio.DETECTOR_WORDS), list(sim_pio.REF_WORDS)]))
 print(rp2.asm_pio_encode("set(0, 1)", 0))
 print(rp2.asm_pio_encode("in_(pins, 24)", 0))
 
@@ -69,7 +69,7 @@ def field(v, lo, width):
 
 
 def test_sim_detector_words_equal_pioasm_twin(programs):
-    # The words boards/sim/rp2.py's fast model recognises are the twin's: the three-entry program.
+    # The words boards/sim/sim_pio.py's fast model recognises are the twin's: the three-entry program.
     _, known, *_ = programs
     twin = harness.twin("event_detector")
     assert known[0] == list(twin.assembled) and len(known[0]) == 20
@@ -80,7 +80,7 @@ def test_detector_words_equal_pioasm_twin(programs):
     twin = harness.twin("event_detector")
     assert len(det) == 9  # MicroPython >= 1.26 layout
     assert det[0] == list(twin.assembled)  # the firmware's asm_pio output == the twin
-    assert det[0] == known[0]  # the fast model in rp2.py recognises exactly these words
+    assert det[0] == known[0]  # the fast model in sim_pio.py recognises exactly these words
     assert det[1:4] == [-1, -1, -1]
     execctrl, shiftctrl = det[4], det[5]
     assert field(execctrl, 7, 5) == twin.pio_kwargs["wrap_target"]  # WRAP_BOTTOM

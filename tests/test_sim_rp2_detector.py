@@ -1,8 +1,9 @@
-"""The simulated rp2 (boards/sim/rp2.py, on MicroPython) running the detector as the firmware
-starts it: three state machines on one program, PCs set by exec'd JMPs, one DMA ring each, enabled
-together through CTRL's SET alias. Each machine's ring must hold exactly the words the
-cycle-accurate rp2040py run gives (tests/pio/harness.run_x3); CTRL, active(), exec, FDEBUG and the
-stall model behave per machine as on the chip. The firmware driver is not used here."""
+"""The simulated rp2 (boards/sim: rp2.py, sim_pio.py, sim_dma.py; on MicroPython) running the
+detector as the firmware starts it: three state machines on one program, PCs set by exec'd JMPs,
+one DMA ring each, enabled together through CTRL's SET alias. Each machine's ring must hold
+exactly the words the cycle-accurate rp2040py run gives (tests/pio/harness.run_x3); CTRL,
+active(), exec, FDEBUG and the stall model behave per machine as on the chip. The firmware driver
+is not used here."""
 
 import ast
 import sys
@@ -13,11 +14,11 @@ import harness as h  # noqa: E402
 import test_pio_cycle as T  # noqa: E402
 
 SETUP = """
-import array, machine, simclock, sim_events, rp2, uctypes
+import array, machine, simclock, sim_events, sim_pio, rp2, uctypes
 from machine import Pin
 mem32 = machine.mem32
 PIO0 = 0x50200000
-prog = [array.array("H", rp2.DETECTOR_WORDS), -1, -1, -1, %d, %d, None, None, None]
+prog = [array.array("H", sim_pio.DETECTOR_WORDS), -1, -1, -1, %d, %d, None, None, None]
 BITS = 13
 raw = bytearray(4 << BITS)
 base = (uctypes.addressof(raw) + (1 << BITS) - 1) & ~((1 << BITS) - 1)

@@ -5,10 +5,32 @@ import ast
 
 import pytest
 
-from test_sim_machine_stubs import SIM, STUBS, _compatible, _load, _params, _public
+from test_sim_machine_stubs import SIM, STUBS, _compatible, _index, _load, _params, _public
+
+
+
+def _load_gathered(path):
+    """_index of a module that gathers names from its neighbours (`from sim_pio import PIO`): its
+    own definitions plus each imported name's definition in boards/sim/<module>.py."""
+    tree = ast.parse(path.read_text())
+    funcs, classes, names = _index(tree)
+    for n in tree.body:
+        if isinstance(n, ast.ImportFrom) and (SIM / ("%s.py" % n.module)).exists():
+            f, c, v = _load(SIM / ("%s.py" % n.module))
+            for a in n.names:
+                assert a.name in f or a.name in c or a.name in v, "%s.%s is not defined there" % (n.module, a.name)
+                name = a.asname or a.name
+                if a.name in f:
+                    funcs[name] = f[a.name]
+                elif a.name in c:
+                    classes[name] = c[a.name]
+                else:
+                    names.add(name)
+    return funcs, classes, names
+
 
 STUB_RP2 = _load(STUBS / "rp2" / "__init__.pyi")
-SIM_RP2 = _load(SIM / "rp2.py")
+SIM_RP2 = _load_gathered(SIM / "rp2.py")
 STUB_SELECT = _load(STUBS / "select.pyi")
 SIM_SELECT = _load(SIM / "select.py")
 # The PIO DSL (jmp, mov, side, delay...) is declared in the stubs as functions under
@@ -24,6 +46,15 @@ def test_sim_rp2_has_the_device_api_the_firmware_uses():
     funcs, classes, _ = SIM_RP2
     assert {"PIO", "StateMachine", "DMA", "PIOASMError"} <= set(classes)
     assert {"asm_pio", "asm_pio_encode"} <= set(funcs)
+
+
+def test_sim_rp2_module_holds_only_the_device_names(mpy):
+    """What `import rp2` gives on the simulated board: the stubs' names, none of the models'."""
+    r = mpy("import rp2\nprint(' '.join(sorted(n for n in dir(rp2) if not n.startswith('_'))))")
+    names = set(r.stdout.split())
+    assert {"PIO", "StateMachine", "DMA", "PIOASMError", "PIOASMEmit", "asm_pio", "asm_pio_encode"} <= names
+    stub = set(STUB_RP2[0]) | set(STUB_RP2[1]) | STUB_RP2[2]
+    assert names <= stub, "rp2 names not in the stubs: %s" % sorted(names - stub)
 
 
 @pytest.mark.parametrize("name", _public(SIM_RP2[0]))

@@ -1,5 +1,5 @@
 # Simulated comparator waveform of the 24 event channels (sim only): what the PIO detector model in
-# rp2.py samples. A channel's comparator output is 1 while its contact is good and 0 during an
+# sim_pio.py samples. A channel's comparator output is 1 while its contact is good and 0 during an
 # event. Sources of events:
 #   - add_event(channel, start_ns, length_ns): one explicit event (the reference interrupter's
 #     openings come in this way from rp2.StateMachine.put);

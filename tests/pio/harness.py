@@ -1,5 +1,5 @@
 """Cycle-accurate runs of the detector's PIO programs in rp2040py (main engine) and pioemu (second
-opinion), a CPython transcription of the fast model in boards/sim/rp2.py's terms, and reference
+opinion), a CPython transcription of the fast model in boards/sim/sim_pio.py's terms, and reference
 decodes (CPython) of one machine's records and of the three machines' merged records.
 
 Time unit: system clock cycles at 125 MHz (8 ns). A waveform is a list of events
@@ -153,7 +153,7 @@ PIOEMU_INPUT_LATENCY = 0  # pioemu: read in cycle k (the real chip adds a 2-cycl
 
 
 def fast_model(waveform, cycles, loop=LOOP, first=FIRST[0], latency=RP2040PY_INPUT_LATENCY):
-    """The detector fast model of boards/sim/rp2.py, transcribed to cycles (CPython): the words
+    """The detector fast model of boards/sim/sim_pio.py, transcribed to cycles (CPython): the words
     one machine pushes for `waveform` within `cycles` cycles from enable, its first sample at
     cycle `first` (its `mov x, pins` PROLOGUE cycles earlier). `latency`: the engine's constant
     input delay in cycles (it shifts every edge alike)."""
