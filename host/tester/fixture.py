@@ -9,7 +9,7 @@ import time
 
 from tester.exitcodes import FixtureError, UsageError
 from tester.firmware import protocol
-from tester.link import LinkError
+from tester.link import LinkError, LinkLost
 
 HANDSHAKE_TIMEOUT_S = 10.0
 HELLO_RETRY_S = 1.0
@@ -51,8 +51,8 @@ class Fixture:
                 try:
                     f = self.link.read_frame(left)
                 except LinkError as e:
-                    if time.monotonic() >= deadline or "lost" in e.msg:
-                        raise LinkError(self._no_hello(timeout, e))
+                    if time.monotonic() >= deadline or isinstance(e, LinkLost):
+                        raise type(e)(self._no_hello(timeout, e))
                     break
                 if f.kind == protocol.K_HELLO and f.id in sent:
                     self.hello = f.payload
@@ -65,7 +65,7 @@ class Fixture:
 
     def _no_hello(self, timeout, err=None):
         msg = "no answer from a fixture on %s within %.0f s" % (self.port_name, timeout)
-        if err is not None and "lost" in err.msg:
+        if isinstance(err, LinkLost):
             msg = err.msg
         if self.link.noise:
             msg += "; it printed instead:\n  " + "\n  ".join(self.link.noise[-8:])

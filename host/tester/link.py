@@ -4,7 +4,7 @@
 with increasing ids, reads frames (tester_firmware.protocol.decode_frame), logs and counts lines that
 are not frames (noise: a traceback, a REPL banner), counts frames that fail their checksum
 (garbled) and gaps in the sequence numbers (lost frames). Silence longer than the caller's
-timeout, or a port that fails (a USB cable pulled), raises `LinkError`: the CLI's exit 3.
+timeout raises `LinkError`, a port that fails (a USB cable pulled) `LinkLost`: the CLI's exit 3.
 """
 
 import logging
@@ -21,6 +21,11 @@ BAUD = 115200  # ignored by USB CDC, used by real UARTs and harmless on a pseudo
 
 class LinkError(FixtureError):
     """The link to the fixture failed: silence, a port that vanished, a protocol violation."""
+
+
+class LinkLost(LinkError):
+    """The port itself failed or vanished (a USB cable pulled): the fixture may come back on it,
+    so monitoring reopens the port where silence would end the command."""
 
 
 def _is_frame(line):
@@ -104,7 +109,7 @@ class Link:
             if flush:
                 flush()
         except Exception as e:
-            raise LinkError("link to the fixture on %s lost while sending %s: %s" % (self.name, verb, e))
+            raise LinkLost("link to the fixture on %s lost while sending %s: %s" % (self.name, verb, e))
         return cmd_id
 
     # -- receiving ------------------------------------------------------------------------
@@ -113,7 +118,7 @@ class Link:
         try:
             data = self.port.read(4096)
         except Exception as e:  # serial.SerialException, OSError: the port went away
-            raise LinkError("link to the fixture on %s lost: %s" % (self.name, e))
+            raise LinkLost("link to the fixture on %s lost: %s" % (self.name, e))
         return data
 
     def read_frame(self, timeout):
