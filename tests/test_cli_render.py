@@ -2,7 +2,7 @@
 
 import io
 
-from tester.record import RunRecord
+from tester.records.run import RunRecord
 from tester.render import LiveView
 
 

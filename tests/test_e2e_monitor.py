@@ -122,7 +122,7 @@ def test_vibration_intermittent_fails_with_axis_and_sweep_tags(tmp_path):
 
 def test_sweep_reading():
     sys.path.insert(0, str(REPO / "host"))
-    from tester.monitoring import sweep_hz
+    from tester.records.monitor import sweep_hz
 
     assert sweep_hz(0) == 10 and sweep_hz(30) == 55 and sweep_hz(60) == 10 and sweep_hz(15) == 32.5
     assert abs(sweep_hz(30, "log") - 55) < 1e-9 and abs(sweep_hz(15, "log") - (10 * 55) ** 0.5) < 1e-9

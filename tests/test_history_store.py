@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from history_records import REPO, TESTER, T0, fresh_db, result_dirs, vary
 from tester.history import db as hdb
 from tester.history import export, schema, store
-from tester.record import CONTACT_FIELDS
+from tester.records.run import CONTACT_FIELDS
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tester import monitoring, record
+from tester.monitor_session import Window
+from tester.records import base as records_base
+from tester.records.monitor import MonitorRecord
 from tester.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -215,7 +217,7 @@ def test_unwritable_out_exits_2_before_the_fixture(cmd, tmp_path, capsys, monkey
 
 def test_disk_failing_mid_run_keeps_the_record_elsewhere_exit_3(tmp_path, capsys, monkeypatch):
     writes = []
-    real = record.atomic_write
+    real = records_base.atomic_write
 
     def failing(path, text):
         writes.append(path)
@@ -223,8 +225,8 @@ def test_disk_failing_mid_run_keeps_the_record_elsewhere_exit_3(tmp_path, capsys
             raise OSError(28, "No space left on device")
         return real(path, text)
 
-    monkeypatch.setattr(record, "atomic_write", failing)
-    monkeypatch.setattr(record.tempfile, "tempdir", str(tmp_path / "tmp"))
+    monkeypatch.setattr(records_base, "atomic_write", failing)
+    monkeypatch.setattr(records_base.tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     rc = main(["run", "--pins", "10", "--sim", "--out", str(tmp_path / "results")])
     err = capsys.readouterr().err
@@ -239,8 +241,8 @@ def test_disk_failing_mid_run_keeps_the_record_elsewhere_exit_3(tmp_path, capsys
 def test_atomic_write_and_dirs_are_world_readable_whatever_the_umask(tmp_path):
     old = os.umask(0o077)
     try:
-        d = record.make_dirs(tmp_path / "a" / "b")
-        record.atomic_write(d / "x.json", "{}")
+        d = records_base.make_dirs(tmp_path / "a" / "b")
+        records_base.atomic_write(d / "x.json", "{}")
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o755
@@ -289,11 +291,11 @@ def test_expired_calibration_refused_unless_allowed_on_monitor(tmp_path):
 # -- a window the fixture ends as ERROR (lid opened) ------------------------------------------------
 
 def test_window_ended_as_error_is_error_never_pass():
-    w = monitoring.Window("X", "axis-X", 60, {"axis": "X"})
+    w = Window("X", "axis-X", 60, {"axis": "X"})
     w.done = {"verdict": "ERROR", "reason": "lid opened", "error": "the lid was opened during monitoring at 1200 ms",
               "events": 0, "failures": [0] * 32, "glitches": [0] * 32, "longest_ns": [0] * 32, "lost": {}}
     assert w.verdict() == "ERROR" and any("lid" in p for p in w.problems())
-    rec = monitoring.MonitorRecord("monitor", 40, True)
+    rec = MonitorRecord("monitor", 40, True)
     rec.data["channels"] = []
     rec.add_window(w)
     rec.finish("axis-X ended as ERROR")

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from tester.link import Frame, LinkStats
-from tester.record import CSV_COLUMNS, RunRecord, atomic_write, result_dir_name
+from tester.records.base import atomic_write, result_dir_name
+from tester.records.run import CSV_COLUMNS, RunRecord
 
 HELLO = {"id": 1, "firmware": "0.1.0", "protocol": 1, "board": "fixture_v1", "simulated": True,
          "fixture_id": "SIM-1", "uid": "abcd", "max_positions": 80}

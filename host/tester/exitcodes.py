@@ -3,6 +3,8 @@
 Scripts and production-line software branch on these, so they never change meaning.
 """
 
+import signal
+
 PASS = 0  # the connector passed
 FAIL = 1  # the connector failed (a contact, an anchor plate, a short)
 USAGE = 2  # bad arguments, bad scenario file, a position count or current the spec refuses
@@ -31,8 +33,14 @@ SUMMARY = ("Exit codes: 0 PASS, 1 FAIL, 2 usage or configuration (incl. an unwri
            "130 SIGINT/Ctrl-C, 143 SIGTERM, 129 SIGHUP (the record of what was measured is written, verdict ABORTED).")
 
 
-def signal_exit_code(signum):
-    return 128 + int(signum)
+def signal_exit_code(sig=None):
+    """128 + the signal's number; `sig` a number or a name ("SIGTERM"), None for SIGINT."""
+    if sig is None or isinstance(sig, str):
+        try:
+            sig = signal.Signals[sig or "SIGINT"]
+        except KeyError:
+            return INTERRUPTED
+    return 128 + int(sig)
 
 
 class TesterError(Exception):

@@ -1,10 +1,13 @@
-"""What the operator sees: the header, a live table with a progress bar, the final verdict.
+"""What the operator sees: the header, a live table with a progress bar, the final verdict
+(LiveView); monitoring's events and status lines (MonitorView).
 
 On a terminal the progress bar is redrawn in place under the table; anywhere else (a pipe, a
 CI log) the output is plain lines. With --json all of this goes to stderr.
 """
 
 import sys
+
+from tester.firmware import protocol
 
 BAR_WIDTH = 30
 SIM_BANNER = "*** SIMULATED FIXTURE: these results do not come from real hardware ***"
@@ -154,5 +157,41 @@ class LiveView:
         self.line("%s%s" % (verdict, sim))
 
 
-def final_line(record):
-    return "%s%s" % (record.data["verdict"], " (SIMULATED)" if record.data["simulated"] else "")
+class MonitorView:
+    """Monitoring's live view, on a LiveView: a status line per STATUS_EVERY_S of fixture time,
+    each failure event (the first MAX_EVENT_LINES of a window), link health."""
+
+    STATUS_EVERY_S = 60
+    MAX_EVENT_LINES = 20
+
+    def __init__(self, view):
+        self.view = view
+        self.shown = 0
+        self.last_s = -1e9
+
+    def start_window(self, desc, seconds):
+        self.shown = 0
+        self.last_s = -1e9
+        self.view.line("monitoring %s: %d s" % (desc, seconds))
+
+    def on_event(self, w, p):
+        if self.shown < self.MAX_EVENT_LINES:
+            self.view.line("  EVENT #%d  channel %d (pins %s)  at %.6f s  %d ns%s" % (
+                p["n"], p["ch"], "-".join(str(x) for x in p.get("pins") or []), p["t_us"] / 1e6, p["len_ns"],
+                "  (recovered)" if p.get("replay") else ""))
+        elif self.shown == self.MAX_EVENT_LINES:
+            self.view.line("  ... more events: see events.csv")
+        self.shown += 1
+
+    def on_status(self, w, p):
+        el = (p.get("elapsed_ms") or 0) / 1000.0
+        if el - self.last_s < self.STATUS_EVERY_S and el < w.seconds:
+            return
+        self.last_s = el
+        fails = p.get("failures") or []
+        per = ", ".join("ch%d:%d" % (i, n) for i, n in enumerate(fails) if n) or "none"
+        lost = p.get("lost") or {}
+        lt = w.link_totals()
+        self.view.line("  %7.0f/%d s  failures %s  glitches %d  longest %d ns  link: %d reconnect(s), %d lost, %d garbled, fixture losses %d" % (
+            el, w.seconds, per, sum(p.get("glitches") or []), max(p.get("longest_ns") or [0]), len(w.disconnects),
+            lt["lost"], lt["garbled"], sum(v for k, v in lost.items() if k != protocol.LOST_LINK_BYTES)))

@@ -91,7 +91,7 @@ def keep_record(args, data, out_dir):
             print("tester: warning: --html: the HTML report is not available (%s)" % e, file=sys.stderr)
         else:
             try:
-                from tester.record import atomic_write
+                from tester.records.base import atomic_write
 
                 atomic_write(Path(out_dir) / "report.html", render(data, directory=out_dir))
             except Exception as e:  # noqa: BLE001 - the record is written; a report is extra
@@ -154,7 +154,7 @@ def check_connection_args(args):
 def check_out_dir(path):
     """--out: create it and write a file in it BEFORE the fixture is touched, so a bad path is a
     usage error (exit 2), never a traceback after a measurement."""
-    from tester.record import make_dirs
+    from tester.records.base import make_dirs
 
     p = Path(path)
     created = [d for d in [p] + list(p.parents) if not d.exists()]

@@ -15,20 +15,23 @@ from pathlib import Path
 import json
 import shutil
 
-from tester import exitcodes, interrupts, monitoring
+from tester import exitcodes, interrupts
 from tester.commands import common
 from tester.commands import run as run_cmd
 from tester.exitcodes import OutputError, UsageError
+from tester.firmware import protocol
 from tester.fixture import CommandError
 from tester.link import LinkError
-from tester.record import result_dir_name, write_or_rescue
-from tester.render import LiveView
+from tester.monitor_session import Monitor
+from tester.records.base import RECORD_NAME, iso, result_dir_name, utc_now, write_or_rescue
+from tester.records.monitor import MonitorRecord
+from tester.render import LiveView, MonitorView
 
 AXES = ("X", "Y", "Z")
 DIRECTIONS = ("+X", "-X", "+Y", "-Y", "+Z", "-Z")
 SHOCKS_PER_DIRECTION = 3
-VERDICT_EXIT = {monitoring.PASS: exitcodes.PASS, monitoring.FAIL: exitcodes.FAIL, monitoring.INVALID: exitcodes.INVALID,
-                monitoring.ERROR: exitcodes.FIXTURE}
+VERDICT_EXIT = {protocol.PASS: exitcodes.PASS, protocol.FAIL: exitcodes.FAIL, protocol.INVALID: exitcodes.INVALID,
+                protocol.ERROR: exitcodes.FIXTURE}
 SHOCK_WINDOW_S = 5  # default: time to fire after "fire now" (the self-check comes first)
 
 
@@ -170,7 +173,7 @@ def _finish(args, view, rec, out_dir, error=None, interrupted=None):
         return interrupts.exit_code()
     if getattr(rec, "usage_error", False):
         return exitcodes.USAGE
-    if error and d["verdict"] != monitoring.INVALID:
+    if error and d["verdict"] != protocol.INVALID:
         return exitcodes.FIXTURE
     return VERDICT_EXIT[d["verdict"]]
 
@@ -182,18 +185,18 @@ def _monitored(args, scenario, kind, windows, view, rec, out_dir=None, sweep=Non
     interrupted = None
     try:
         with common.session(args, scenario) as (fx, sim):
-            rec.set_fixture(fx)
+            rec.set_fixture(fx.hello, fx.info())
             rec.data["calibration"] = common.check_calibration(fx, args.allow_expired_cal, "tester %s" % kind)
             if out_dir is None:
                 out_dir = _out_dir(args, rec, fx, kind)
             rec.data["error"] = "in progress"
             write_or_rescue(rec.write, out_dir)
-            mon = monitoring.Monitor(fx, args.pins, view, args.reconnect_timeout, args.timeout)
+            mon = Monitor(fx, args.pins, view, args.reconnect_timeout, args.timeout)
             try:
                 view.header(fx.hello, fx.info(), "%s, %d positions, serial %s" % (kind, args.pins, args.serial or "-"), rec.data["simulated"])
                 if rec.data["calibration"].get("overridden"):
                     view.line("warning: %s (--allow-expired-cal)" % rec.data["calibration"]["problem"])
-                mv = monitoring.MonitorView(view)
+                mv = MonitorView(view)
 
                 def on_mon(w):
                     if kind == "shock":
@@ -201,14 +204,13 @@ def _monitored(args, scenario, kind, windows, view, rec, out_dir=None, sweep=Non
                 for seconds, axis, label, tags, prompt in windows:
                     if prompt:
                         _prompt(args, view, prompt)
-                    w = monitoring.Window(axis, label, seconds, tags)
-                    mv.start_window(w, label or axis or "")
+                    mv.start_window(label or axis or "", seconds)
                     w = mon.window(seconds, axis, label, tags, mv.on_event, mv.on_status, on_mon=on_mon)
                     rec.add_window(w, sweep)
                     view.line("  %s: %s, %d event(s), %d glitch(es)" % (label or axis or "window", w.verdict(), len(w.events),
                                                                         sum((w.done or {}).get("glitches") or [])))
                     _save(rec, out_dir, view)
-                    if w.verdict() == monitoring.ERROR:
+                    if w.verdict() == protocol.ERROR:
                         error = "%s ended as ERROR: %s" % (label or axis or "the window", "; ".join(w.problems()))
                         break
             except KeyboardInterrupt:  # SIGINT, SIGTERM, SIGHUP: keep the window in progress
@@ -245,7 +247,7 @@ def cmd_monitor(args):
     view = LiveView(stream=sys.stderr if args.json else sys.stdout)
     scenario = _validate(args)
     label = "monitor-%s" % args.axis if args.axis else "monitor"
-    rec = monitoring.MonitorRecord("monitor", args.pins, args.sim, args.serial, args.lot, args.operator)
+    rec = MonitorRecord("monitor", args.pins, args.sim, args.serial, args.lot, args.operator)
     rec.set_scenario(scenario)
     rec.data["conditions"] = {"duration_s": args.duration, "axis": args.axis}
     out_dir, error, interrupted = _monitored(
@@ -284,15 +286,16 @@ def _llcr(args, stage, out, view):
             code = interrupts.exit_code()
     dirs = sorted(p for p in Path(out).iterdir() if p.is_dir()) if Path(out).exists() else []
     st = {"exit_code": code, "verdict": None, "dir": str(dirs[-1]) if dirs else None}
-    if dirs and (dirs[-1] / "record.json").exists():
-        r = json.loads((dirs[-1] / "record.json").read_text())
-        st.update(verdict=r.get("verdict"), failures=[c for c in r.get("contacts", []) + r.get("anchors", []) if c.get("verdict") != "PASS"],
+    if dirs and (dirs[-1] / RECORD_NAME).exists():
+        r = json.loads((dirs[-1] / RECORD_NAME).read_text())
+        st.update(verdict=r.get("verdict"),
+                  failures=[c for c in r.get("contacts", []) + r.get("anchors", []) if c.get("verdict") != protocol.PASS],
                   fixture_id=(r.get("fixture") or {}).get("id"))
     if interrupts.received():
-        st["verdict"] = monitoring.ABORTED
+        st["verdict"] = protocol.ABORTED
         st["interrupted_by"] = interrupts.received()
     elif code not in (exitcodes.PASS, exitcodes.FAIL):
-        st["verdict"] = "ERROR"
+        st["verdict"] = protocol.ERROR
     return st
 
 
@@ -307,7 +310,7 @@ def _place_stage(name, st, out_dir):
 
 
 def _stage_done(st):
-    return bool(st) and st.get("verdict") in (monitoring.PASS, monitoring.FAIL)
+    return bool(st) and st.get("verdict") in (protocol.PASS, protocol.FAIL)
 
 
 def _axis_done(w):
@@ -321,11 +324,11 @@ def _axis_done(w):
 def load_resume(path, pins):
     """The record of an interrupted vibration procedure in `path`, or UsageError."""
     d = Path(path)
-    f = d / "record.json"
+    f = d / RECORD_NAME
     if not f.is_file():
         raise UsageError("--resume %s: no record.json there: not a result directory of tester vibration" % path)
     try:
-        rec = monitoring.MonitorRecord.load(d)
+        rec = MonitorRecord.load(d)
     except (OSError, ValueError, KeyError) as e:
         raise UsageError("--resume %s: record.json cannot be read (%s)" % (path, e))
     data = rec.data
@@ -361,13 +364,13 @@ def cmd_vibration(args):
             rec.data["windows"] = kept
         rec.data.pop("interrupted_by", None)
         rec.data.pop("measured_verdict", None)
-        rec.data.setdefault("resumed", []).append({"at": monitoring.iso(monitoring.utc_now()),
+        rec.data.setdefault("resumed", []).append({"at": iso(utc_now()),
                                                    "axes_done": [w["axis"] for w in kept]})
         view.line("resuming %s: axes done %s" % (out_dir, ", ".join(w["axis"] for w in kept) or "none"))
     else:
         out_dir = None
         T, sweep = args.axis_duration, args.sweep
-        rec = monitoring.MonitorRecord("vibration", args.pins, args.sim, args.serial, args.lot, args.operator)
+        rec = MonitorRecord("vibration", args.pins, args.sim, args.serial, args.lot, args.operator)
         rec.set_scenario(scenario)
         rec.data["conditions"] = {
             "procedure": "5861 spec 8.6 vibration", "sweep": "10-55-10 Hz per minute, %s" % sweep, "sweep_mode": sweep,
@@ -394,9 +397,9 @@ def _vibration(args, view, scenario, rec, out_dir, stages_dir, T, sweep):
             out_dir = common.unique_dir(Path(args.out) / (result_dir_name(
                 rec.started_dt, args.serial, st.get("fixture_id"), rec.data["simulated"]) + "-vibration"))
         _place_stage("initial", st, out_dir)
-        if st["verdict"] == monitoring.ABORTED:
+        if st["verdict"] == protocol.ABORTED:
             return _finish(args, view, rec, out_dir, None, interrupts.received())
-        if st["verdict"] == "ERROR":
+        if st["verdict"] == protocol.ERROR:
             msg = "contact resistance at stage initial did not complete (exit %d): vibration not started" % st["exit_code"]
             code = _finish(args, view, rec, out_dir, msg)
             return st["exit_code"] if st["exit_code"] != exitcodes.FAIL else code
@@ -419,9 +422,9 @@ def _vibration(args, view, scenario, rec, out_dir, stages_dir, T, sweep):
             stages.setdefault("superseded", []).append(stages.pop("after"))
         stages["after"] = st
         _place_stage("after", st, out_dir)
-        if st["verdict"] == monitoring.ABORTED:
+        if st["verdict"] == protocol.ABORTED:
             interrupted = interrupts.received()
-        elif st["verdict"] == "ERROR":
+        elif st["verdict"] == protocol.ERROR:
             error = "contact resistance at stage after did not complete"
     return _finish(args, view, rec, out_dir, error, interrupted)
 
@@ -441,7 +444,7 @@ def cmd_shock(args):
                 k, total, d, ": mount the fixture for direction %s" % d if j == 0 else ""),
                 "arm the shock machine, press Enter, then fire at 'FIRE NOW'")
             windows.append((args.window, d, "shock-%02d" % k, {"shock": k, "direction": d, "axis": d[1]}, prompt))
-    rec = monitoring.MonitorRecord("shock", args.pins, args.sim, args.serial, args.lot, args.operator)
+    rec = MonitorRecord("shock", args.pins, args.sim, args.serial, args.lot, args.operator)
     rec.set_scenario(scenario)
     rec.data["conditions"] = {"procedure": "5861 spec 8.7 shock", "peak_g": 50, "pulse_ms": 11,
                               "shocks_per_direction": SHOCKS_PER_DIRECTION, "directions": list(DIRECTIONS),

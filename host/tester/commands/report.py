@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 from tester.exitcodes import FixtureError, UsageError
-
-RECORD_NAME = "record.json"
+from tester.records.base import RECORD_NAME
 
 
 def add_parser(sub):

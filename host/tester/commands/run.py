@@ -11,7 +11,8 @@ from tester.exitcodes import OutputError, UsageError
 from tester.firmware import protocol, spec5861
 from tester.fixture import CommandError
 from tester.link import LinkError
-from tester.record import RunRecord, result_dir_name, write_or_rescue, write_text
+from tester.records.base import result_dir_name, write_or_rescue, write_text
+from tester.records.run import RunRecord
 from tester.render import LiveView
 
 ABORT_WAIT_S = 3.0

@@ -1,7 +1,7 @@
 """The history database's tables (SQLAlchemy Core), one home for every column name. The
 migrations in migrations/versions create exactly these; a test holds them equal.
 
-Field names follow the JSON record (record.CONTACT_FIELDS, monitoring.EVENT_COLUMNS) so an export
+Field names follow the JSON record (records.run.CONTACT_FIELDS, records.monitor.EVENT_COLUMNS) so an export
 reads like the record. Some run columns are repeated on the measurement rows (fixture, time,
 simulated, kind, stage, lot): drift and yield over 100,000 runs then read one indexed table."""
 

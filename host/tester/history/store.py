@@ -15,8 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tester.history import schema
-
-RECORD_NAME = "record.json"
+from tester.records.base import RECORD_NAME
 KIND_OF_RECORD = {"contact_resistance": "run"}  # the record's kind -> the database's
 
 
