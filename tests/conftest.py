@@ -9,24 +9,22 @@ from pathlib import Path
 
 import pytest
 
+from tester.sim import interpreter
+
 REPO = Path(__file__).resolve().parent.parent
-FIRMWARE = REPO / "firmware"
-SIM_BOARD = REPO / "boards" / "sim"
-FIXTURE_BOARD = REPO / "boards" / "fixture_v1"
 MPY_TEST_HELPERS = REPO / "tests" / "mpy"  # fakehost.py: the firmware booted with an in-memory host
 BIN = Path(sys.executable).parent
 MICROPYTHON = shutil.which("micropython", path=str(BIN)) or shutil.which("micropython")
+# The simulated parts share the interpreter's heap with the firmware (~95 KB of it), so tests get
+# the simulated fixture's heap; the firmware's own heap is measured by `make bench`.
+HEAPSIZE = interpreter.HEAPSIZE
 
 
 def micropython_path(*extra):
-    """sys.path for the simulated fixture: simulated machine/rp2/time first, then the firmware
-    and the board's pin profile, exactly as they sit on the device."""
-    return ":".join(str(p) for p in (*extra, SIM_BOARD, FIRMWARE, FIXTURE_BOARD, MPY_TEST_HELPERS))
-
-
-# The simulated parts share the interpreter's heap with the firmware (~95 KB of it), so tests get
-# the simulated fixture's heap; the firmware's own heap is measured by `make bench`.
-from tester.sim.launcher import HEAPSIZE  # noqa: E402
+    """MICROPYPATH of the tests: simulated machine/rp2/time first, then the firmware in place,
+    where each module lies at its path on the device's filesystem (tester.firmware.device_files),
+    then the tests' own MicroPython helpers."""
+    return interpreter.in_place_path(*extra, last=(MPY_TEST_HELPERS,))
 
 
 def run_micropython(code, scenario=None, heapsize=HEAPSIZE, timeout=120, cwd=None, env=None):

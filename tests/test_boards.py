@@ -174,11 +174,16 @@ def test_manifest_runs_with_micropython_manifest_semantics(tmp_path):
     for kind, p in calls:
         assert p.exists(), (kind, p)
     frozen = {p.resolve() for kind, p in calls if kind in ("module", "package")}
-    # every firmware module and the drivers package, frozen; the native merge never (it is loaded
+    # what the device's filesystem holds (tester.firmware.device_files) is frozen too: every
+    # top-level module, each package whole, the pin profile; the native merge never (it is loaded
     # from /event_merge.mpy: frozen viper ran away on the rp2 port v1.28.0)
-    for f in (REPO / "firmware").glob("*.py"):
-        assert (f.resolve() in frozen) == (f.name != "event_merge.py"), f.name
-    assert (REPO / "firmware" / "drivers").resolve() in frozen
+    from tester.firmware import FIRMWARE_DIR, NATIVE, device_files, packages
+
+    files = device_files(target="unix")
+    want = {loc.resolve() for loc, dev in files if "/" not in dev and dev not in NATIVE}
+    want |= {(FIRMWARE_DIR / p).resolve() for p in packages(files)}
+    assert frozen == want
+    assert "event_merge.py" in NATIVE and (REPO / "firmware" / "drivers").resolve() in frozen
 
 
 @pytest.mark.parametrize("b", ["fixture_v1", "pico"])

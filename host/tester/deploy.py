@@ -1,17 +1,13 @@
 """Deploying the firmware onto a fixture with mpremote (the real tool, as a production engineer
 would type it), and checking what it then runs.
 
-What goes on the device's flash filesystem:
+What goes on the device's flash filesystem is tester.firmware.device_files (its one
+definition: the firmware's modules and packages, /event_merge.mpy compiled with mpy-cross
+-march=armv6m, /board.py), and
 
-    /main.py /app.py ...                 the firmware's top-level modules (firmware/, no caches)
-    /drivers/*.py                        each package, always whole (see below)
-    /event_merge.mpy                     native code (NATIVE): compiled with mpy-cross
-                                         -march=armv6m for a real board, never frozen; the
-                                         simulated board (unix port) gets the .py instead
-    /board.py                            the board's pin profile (boards/<board>/board.py)
-    /deployed.json                       written LAST, by the device itself once every file's
-                                         sha256 checked out: version, board, sha256 of every
-                                         file. Removed first: a deploy that dies leaves none.
+    /deployed.json      written LAST, by the device itself once every file's sha256 checked out:
+                        version, board, sha256 of every file. Removed first: a deploy that dies
+                        leaves none.
 
 Packages go whole. A /drivers folder on the filesystem hides the whole frozen `drivers` package
 of a fixture_v1 build (the filesystem comes first on sys.path), so a partial folder would break
@@ -35,15 +31,11 @@ import tempfile
 from pathlib import Path
 
 from tester.exitcodes import FixtureError
-from tester.firmware import BOARDS_DIR, FIRMWARE_DIR
+from tester.firmware import FIRMWARE_DIR, NATIVE, TARGETS, device_files, packages, protocol_of
 
 MANIFEST = "deployed.json"
 MPREMOTE_TIMEOUT_S = 180
 STAGE = ".new"  # /<pkg>.new: a package being deployed (not importable: the dot)
-# Top-level modules with native code (@micropython.viper): an armv6m .mpy on a real board. A
-# stale .py next to it would be imported first, so the other form is removed.
-NATIVE = ("event_merge.py",)
-TARGETS = ("rp2", "unix")  # a real RP2040, the simulated board (cannot import armv6m code)
 
 
 class DeployError(FixtureError):
@@ -61,13 +53,12 @@ def mpremote_exe():
 
 
 def firmware_version(source=FIRMWARE_DIR):
-    """FIRMWARE_VERSION and PROTOCOL_VERSION of a firmware tree (read, not imported)."""
-    text = (Path(source) / "protocol.py").read_text()
-    fw = re.search(r'^FIRMWARE_VERSION\s*=\s*"([^"]+)"', text, re.M)
-    pr = re.search(r"^PROTOCOL_VERSION\s*=\s*(\d+)", text, re.M)
-    if not fw or not pr:
-        raise DeployError("%s/protocol.py names no FIRMWARE_VERSION / PROTOCOL_VERSION" % source)
-    return fw.group(1), int(pr.group(1))
+    """FIRMWARE_VERSION and PROTOCOL_VERSION of a firmware tree (from its protocol module)."""
+    try:
+        mod = protocol_of(source)
+        return str(mod.FIRMWARE_VERSION), int(mod.PROTOCOL_VERSION)
+    except Exception as e:  # noqa: BLE001 - any tree can be given: say which and why
+        raise DeployError("%s/protocol.py gives no FIRMWARE_VERSION / PROTOCOL_VERSION (%s: %s)" % (source, type(e).__name__, e))
 
 
 def mpy_cross_exe():
@@ -81,25 +72,15 @@ def mpy_cross_exe():
 
 
 def plan(source=FIRMWARE_DIR, board="fixture_v1", target="rp2"):
-    """[(local path, device path)] of everything a deploy copies (the manifest excluded). A
-    native module for rp2 is listed as (its .py, "<name>.mpy"): build() compiles it."""
+    """[(local path, device path)] of everything a deploy copies (the manifest excluded): the
+    device's filesystem (tester.firmware.device_files). A native module for rp2 is listed as (its
+    .py, "<name>.mpy"): build() compiles it."""
     if target not in TARGETS:
         raise DeployError("unknown deploy target %r (%s)" % (target, ", ".join(TARGETS)))
-    source = Path(source)
-    files = []
-    for p in sorted(source.rglob("*.py")):
-        rel = p.relative_to(source)
-        if any(part.startswith(".") or part == "__pycache__" or part.endswith(".egg-info") for part in rel.parts):
-            continue
-        dev = rel.as_posix()
-        if target == "rp2" and dev in NATIVE:
-            dev = dev[:-3] + ".mpy"
-        files.append((p, dev))
-    bp = BOARDS_DIR / board / "board.py"
-    if not bp.exists():
-        raise DeployError("no board profile %s" % bp)
-    files.append((bp, "board.py"))
-    return files
+    try:
+        return device_files(source, board, target)
+    except FileNotFoundError as e:
+        raise DeployError(str(e))
 
 
 def build(files, outdir):
@@ -118,11 +99,6 @@ def build(files, outdir):
     return out
 
 
-def packages(files):
-    """Top-level folders of the plan: the packages deployed whole."""
-    return sorted({dev.split("/", 1)[0] for _, dev in files if "/" in dev})
-
-
 def staged(dev):
     """Where a file is copied: a package's files go to its staging folder."""
     if "/" in dev:
@@ -132,7 +108,8 @@ def staged(dev):
 
 
 def stale(files):
-    """Device files to remove: the other form of each native module (.py <-> .mpy)."""
+    """Device files to remove: the other form of each native module (.py <-> .mpy): a stale .py
+    next to the .mpy would be imported first."""
     devs = {dev for _, dev in files}
     out = []
     for name in NATIVE:

@@ -1,6 +1,10 @@
-"""Where the firmware tree is, and the modules the host shares with it (one home each)."""
+"""Where the firmware tree is, the modules the host shares with it (one home each), and what the
+device's flash filesystem holds: one definition, which `tester flash` deploys (tester.deploy), the
+simulated fixture is staged with (tester.sim.launcher) and the tests and tools import the firmware
+by (tester.sim.interpreter)."""
 
-from pathlib import Path
+import importlib.util
+from pathlib import Path, PurePosixPath
 
 import tester_firmware
 from tester_firmware import protocol, spec5861  # noqa: F401  (re-exported)
@@ -8,3 +12,85 @@ from tester_firmware import protocol, spec5861  # noqa: F401  (re-exported)
 FIRMWARE_DIR = Path(next(iter(tester_firmware.__path__)))
 REPO_DIR = FIRMWARE_DIR.parent
 BOARDS_DIR = REPO_DIR / "boards"
+
+# The device's flash filesystem, made of a firmware tree and a board profile:
+#
+#   /main.py            what MicroPython runs after a reset (the application's entry)
+#   /<module>.py        every other top-level module of the tree
+#   /<package>/...      each folder of the tree, always whole: a folder on the filesystem hides
+#                       the frozen package of that name (the filesystem comes first on sys.path),
+#                       so a partial one would break the boot (tester.deploy stages and swaps it)
+#   /event_merge.mpy    NATIVE: @micropython.viper code, compiled for the RP2040 (mpy-cross
+#                       -march=armv6m) and never frozen (frozen viper ran away on v1.28.0); the
+#                       simulated board (the unix port cannot import armv6m code) gets the .py
+#   /board.py           the board's pin profile, boards/<board>/board.py
+#
+# Caches, hidden files and *.egg-info are not part of it; the deploy's manifest
+# (/deployed.json) is written by the device itself.
+ENTRY = "main.py"
+NATIVE = ("event_merge.py",)
+BOARD_PROFILE = "board.py"
+TARGETS = ("rp2", "unix")  # a real RP2040, the simulated board
+
+
+def _ignored(rel):
+    return any(part.startswith(".") or part == "__pycache__" or part.endswith(".egg-info") for part in rel.parts)
+
+
+def device_files(source=FIRMWARE_DIR, board="fixture_v1", target="rp2"):
+    """[(local path, device path)] of everything on the device's filesystem, the board profile
+    last. A native module for "rp2" is listed as (its .py, "<name>.mpy"): the deploy compiles it.
+    ValueError for an unknown target, FileNotFoundError for a missing board profile."""
+    if target not in TARGETS:
+        raise ValueError("unknown target %r (%s)" % (target, ", ".join(TARGETS)))
+    source = Path(source)
+    files = []
+    for p in sorted(source.rglob("*.py")):
+        rel = p.relative_to(source)
+        if _ignored(rel):
+            continue
+        dev = rel.as_posix()
+        if target == "rp2" and dev in NATIVE:
+            dev = dev[:-3] + ".mpy"
+        files.append((p, dev))
+    profile = BOARDS_DIR / board / BOARD_PROFILE
+    if not profile.exists():
+        raise FileNotFoundError("no board profile %s" % profile)
+    files.append((profile, BOARD_PROFILE))
+    return files
+
+
+def packages(files):
+    """The packages (top-level folders) of a device file list: each is deployed whole."""
+    return sorted({dev.split("/", 1)[0] for _, dev in files if "/" in dev})
+
+
+def import_path(board="fixture_v1"):
+    """The folders the firmware imports from when it runs in place, on the simulated board (tests,
+    tools): each file of the device's filesystem lies at its device path under one of them, so
+    the firmware finds its modules exactly as on the device (the folders hold other files too,
+    which the firmware does not import)."""
+    roots = []
+    for loc, dev in device_files(FIRMWARE_DIR, board, target="unix"):
+        root = Path(loc).parents[len(PurePosixPath(dev).parts) - 1]
+        if root / dev != Path(loc):  # a file renamed on its way to the device: stage it instead
+            raise ValueError("%s is /%s on the device: not importable in place" % (loc, dev))
+        if root not in roots:
+            roots.append(root)
+    return roots
+
+
+def protocol_of(source=FIRMWARE_DIR):
+    """The `protocol` module of a firmware tree: this tester's own (tester_firmware.protocol) or,
+    for another tree (`tester flash --source`), that tree's protocol.py imported apart (it runs on
+    CPython by design). OSError if it has none; whatever it raises if it does not import."""
+    source = Path(source)
+    if source.resolve() == FIRMWARE_DIR.resolve():
+        return protocol
+    path = source / "protocol.py"
+    if not path.is_file():
+        raise FileNotFoundError("%s: no protocol.py" % source)
+    spec = importlib.util.spec_from_file_location("_tester_firmware_source_protocol", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

