@@ -5,7 +5,6 @@ database that fails never failing the run, and export with the record's field na
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 import textwrap

@@ -4,7 +4,6 @@ self-contained, naming what failed, SIMULATED when it is; tester report DIR / RU
 test_report_browser.py."""
 
 import copy
-import json
 import re
 import subprocess
 import sys

@@ -23,7 +23,7 @@ from tester import calibration as calmod
 from tester import deploy
 from tester.commands import common
 from tester.commands.flash import default_sim_workdir
-from tester.exitcodes import FixtureError, UsageError
+from tester.exitcodes import UsageError
 from tester.firmware import protocol
 from tester.fixture import Fixture, VersionMismatch
 from tester.link import Link

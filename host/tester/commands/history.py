@@ -3,10 +3,10 @@ database that run/monitor/vibration/shock fill (tester.history)."""
 
 import json
 import sys
-from pathlib import Path
 
 from tester import exitcodes
 from tester.exitcodes import UsageError
+from tester.firmware import protocol
 
 DB_HELP = "history database: a SQLite file or a postgresql:// URL (default $TESTER_DB, else SQLite in the user's data directory)"
 
@@ -20,7 +20,7 @@ def _filters(p):
     p.add_argument("--lot", metavar="LOT")
     p.add_argument("--fixture", metavar="ID", help="fixture id (FX-...)")
     p.add_argument("--since", metavar="DATE", help="YYYY-MM-DD or an ISO time (UTC)")
-    p.add_argument("--verdict", metavar="V", type=str.upper, choices=("PASS", "FAIL", "ERROR", "ABORTED", "INVALID"))
+    p.add_argument("--verdict", metavar="V", type=str.upper, choices=protocol.VERDICTS)
     p.add_argument("--kind", choices=("run", "monitor", "vibration", "shock"))
 
 

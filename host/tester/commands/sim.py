@@ -7,7 +7,6 @@ import sys
 import time
 
 from tester.commands import common
-from tester.exitcodes import UsageError
 from tester.scenario import default, load
 
 

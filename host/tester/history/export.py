@@ -15,7 +15,6 @@ RUN_FIELDS = ("run_id", "started", "kind", "run_verdict", "simulated", "serial",
               "fixture_id", "firmware_version", "calibration_id", "duration_s", "source_dir")
 MEASUREMENT_FIELDS = ("pin", "anchor", "r_mohm", "u_mohm", "emf_uv", "limit_mohm", "verdict", "fault", "i_ma", "r_raw_mohm")
 EVENT_FIELDS = ("window", "seq", "channel", "pins", "axis", "direction", "shock", "t_us", "sweep_hz", "length_ns", "open_at_end")
-WHAT = ("measurements", "runs", "events")
 
 
 def _run_cols():

@@ -8,13 +8,10 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
-from tester.firmware import spec5861
+from tester.firmware import protocol, spec5861
 from tester.history import schema
 
 R, M, S = schema.runs, schema.measurements, schema.shorts
-JUDGED = ("PASS", "FAIL")  # ERROR / ABORTED / INVALID runs say nothing about the connector
-SIMULATED_MODES = ("apart", "exclude", "only", "mix")  # apart: real and simulated in separate sections
-GROUPS = {"lot": R.c.lot, "day": R.c.day, "fixture": R.c.fixture_id}
 # A pin drifts when its resistance rises with time, significantly (slope t >= RISING_T, from at
 # least RISING_MIN_N runs) and by enough to matter (over the span, >= this fraction of its limit).
 RISING_T = 4.0
@@ -58,10 +55,10 @@ def history(engine, serial=None, lot=None, fixture=None, since=None, verdict=Non
     q = q.order_by(R.c.started_s.desc(), R.c.id).limit(limit)
     with _ro(engine) as conn:
         rows = [dict(r._mapping) for r in conn.execute(q)]
-        ids = [r["id"] for r in rows if r["verdict"] not in ("PASS", None)]
+        ids = [r["id"] for r in rows if r["verdict"] not in (protocol.PASS, None)]
         failing = {}
         if ids:  # what failed, for the table's last column
-            fq = sa.select(M.c.run_id, M.c.pin, M.c.anchor, M.c.fault).where(M.c.run_id.in_(ids), M.c.verdict != "PASS")
+            fq = sa.select(M.c.run_id, M.c.pin, M.c.anchor, M.c.fault).where(M.c.run_id.in_(ids), M.c.verdict != protocol.PASS)
             for m in conn.execute(fq):
                 failing.setdefault(m.run_id, []).append(("pin %s" % m.pin if m.pin is not None else "anchor %s" % m.anchor)
                                                         + (" %s" % m.fault if m.fault else ""))
@@ -97,17 +94,17 @@ def yield_report(engine, lot=None, by="lot", fixture=None, since=None, simulated
         for sim in _sections(simulated):
             fp = _first_passes(lot, fixture, since, sim)
             key = {"lot": fp.c.lot, "day": fp.c.day, "fixture": fp.c.fixture_id}[by]
-            passed = sa.func.sum(sa.case((fp.c.verdict == "PASS", 1), else_=0))
+            passed = sa.func.sum(sa.case((fp.c.verdict == protocol.PASS, 1), else_=0))
             groups = [{"group": g, "units": n, "passed": int(p or 0), "failed": n - int(p or 0), "fpy": (p or 0) / n}
                       for g, n, p in conn.execute(sa.select(key, sa.func.count(), passed).group_by(key).order_by(key))]
             units = sum(g["units"] for g in groups)
             if not units and sim is not None and simulated == "apart":
                 continue
             ok = sum(g["passed"] for g in groups)
-            failing = sa.select(fp.c.id).where(fp.c.verdict == "FAIL").subquery("failing")
+            failing = sa.select(fp.c.id).where(fp.c.verdict == protocol.FAIL).subquery("failing")
             # "not PASS" as two ranges: both databases then find the failing rows by ix_meas_verdict
             # instead of reading every measurement
-            not_pass = sa.or_(M.c.verdict < "PASS", M.c.verdict > "PASS")
+            not_pass = sa.or_(M.c.verdict < protocol.PASS, M.c.verdict > protocol.PASS)
             bad = sa.select().select_from(M.join(failing, failing.c.id == M.c.run_id)).where(not_pass)
             by_fault = [{"fault": f or "unknown", "count": c} for f, c in conn.execute(
                 bad.add_columns(M.c.fault, sa.func.count()).group_by(M.c.fault).order_by(sa.func.count().desc(), M.c.fault))]
@@ -126,7 +123,7 @@ def yield_report(engine, lot=None, by="lot", fixture=None, since=None, simulated
 
 
 def _unjudged(lot, fixture, since, sim):
-    q = sa.select(sa.func.count()).select_from(R).where(R.c.kind == "run", R.c.parent_id.is_(None), R.c.verdict.not_in(JUDGED))
+    q = sa.select(sa.func.count()).select_from(R).where(R.c.kind == "run", R.c.parent_id.is_(None), R.c.verdict.not_in(schema.JUDGED))
     for col, v in ((R.c.lot, lot), (R.c.fixture_id, fixture), (R.c.simulated, sim)):
         if v is not None:
             q = q.where(col == v)
@@ -151,14 +148,6 @@ def limit_for(pin, anchor, stage):
     if anchor is not None:
         return spec5861.ANCHOR_LIMIT_MOHM.get(stage or "initial")
     return spec5861.CONTACT_LIMIT_MOHM
-
-
-def _pos_filter(q, pin, anchor):
-    if pin is not None:
-        q = q.where(M.c.pin == pin)
-    if anchor is not None:
-        q = q.where(M.c.anchor == anchor)
-    return q
 
 
 def drift(engine, fixture, pin=None, anchor=None, since=None, simulated="apart", series=None):

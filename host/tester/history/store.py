@@ -103,7 +103,6 @@ def rows(data, source_dir=None, parent_id=None, sha=None):
     return run, {schema.measurements: meas, schema.shorts: shorts, schema.events: events, schema.histograms: hists}
 
 
-JUDGED = ("PASS", "FAIL")
 ATTEMPTS = 3  # PostgreSQL: two writers creating the same day's drift row; the second tries again
 RETRY_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
 
@@ -170,14 +169,14 @@ def _refresh_first_pass(conn, run):
         return
     if run["serial"] is None:
         conn.execute(runs.update().where(runs.c.id == run["id"]).values(
-            first_pass=run["verdict"] in JUDGED and run["parent_id"] is None))
+            first_pass=run["verdict"] in schema.JUDGED and run["parent_id"] is None))
         return
     q = (sa.select(runs.c.id, runs.c.verdict, runs.c.parent_id, runs.c.first_pass)
          .where(runs.c.kind == "run", runs.c.serial == run["serial"], runs.c.simulated == run["simulated"])
          .order_by(runs.c.started_s, runs.c.id))
     first = None
     for r in conn.execute(q).all():
-        want = first is None and r.parent_id is None and r.verdict in JUDGED
+        want = first is None and r.parent_id is None and r.verdict in schema.JUDGED
         if want:
             first = r.id
         if bool(r.first_pass) != want:
@@ -288,7 +287,7 @@ def refresh_first_passes(conn):
     unit = sa.func.coalesce(runs.c.serial, runs.c.id)
     attempt = sa.func.row_number().over(partition_by=(runs.c.simulated, unit), order_by=(runs.c.started_s, runs.c.id))
     judged = (sa.select(runs.c.id, attempt.label("attempt"))
-              .where(runs.c.kind == "run", runs.c.parent_id.is_(None), runs.c.verdict.in_(JUDGED)).subquery())
+              .where(runs.c.kind == "run", runs.c.parent_id.is_(None), runs.c.verdict.in_(schema.JUDGED)).subquery())
     conn.execute(runs.update().values(first_pass=runs.c.id.in_(sa.select(judged.c.id).where(judged.c.attempt == 1))))
 
 

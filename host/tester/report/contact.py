@@ -1,7 +1,7 @@
 """Contact resistance record (tester run): resistance bars against the limits, thermal EMF,
 the shorts map of both test boards, the measurement table."""
 
-from tester.firmware import spec5861
+from tester.firmware import protocol, spec5861
 
 from . import page, svg
 from .page import esc, fmt
@@ -18,7 +18,7 @@ def _items(record):
 
 def failing(record):
     """(label, item) of every contact or anchor that did not pass."""
-    return [(label, it) for label, it in _items(record) if it.get("verdict") not in (None, "PASS")]
+    return [(label, it) for label, it in _items(record) if it.get("verdict") not in (None, protocol.PASS)]
 
 
 @svg.styled
@@ -34,7 +34,7 @@ def resistance_plot(record, name="resistance"):
     ymax = min(max(known or [top_limit]) * 1.15, top_limit * 2.0)
     ymax = max(ymax, top_limit * 1.2)
     x = list(range(len(items)))
-    bad = [it.get("verdict") not in (None, "PASS") for _, it in items]
+    bad = [it.get("verdict") not in (None, protocol.PASS) for _, it in items]
     heights = [ymax if r is None else min(r, ymax) for r in values]
     colors = [svg.FAIL_COLOR if b else (svg.ANCHOR_COLOR if label.startswith("A") else svg.PASS_COLOR) for b, (label, _) in zip(bad, items)]
     bars = ax.bar(x, heights, width=0.75, color=colors)
@@ -49,7 +49,7 @@ def resistance_plot(record, name="resistance"):
             last_label = i
             what = it.get("fault") or "fail"
             value = "open" if r is None else "%.1f" % r
-            ax.annotate("%s %s\n%s" % ("anchor" if label.startswith("A") else "pin", label, value if what == "open" else "%s, %s" % (value, what)),
+            ax.annotate("%s %s\n%s" % ("anchor" if label.startswith("A") else "pin", label, value if what == protocol.FAULT_OPEN else "%s, %s" % (value, what)),
                         (bar.get_x() + bar.get_width() / 2, h), xytext=(0, 4 + lift), textcoords="offset points", ha="center", va="bottom",
                         color=svg.FAIL_COLOR, fontsize=8, fontweight="bold", gid="label-" + label)
     # The limit of each bar (contacts and anchors differ): a short segment over it.
@@ -72,7 +72,7 @@ def emf_plot(record, name="emf"):
     ax = fig.add_subplot()
     drawn = [(i, label, it) for i, (label, it) in enumerate(items) if it.get("emf_uv") is not None]
     bars = ax.bar([i for i, _, _ in drawn], [it["emf_uv"] for _, _, it in drawn], width=0.75,
-                  color=[svg.FAIL_COLOR if it.get("verdict") not in (None, "PASS") else svg.PASS_COLOR for _, _, it in drawn])
+                  color=[svg.FAIL_COLOR if it.get("verdict") not in (None, protocol.PASS) else svg.PASS_COLOR for _, _, it in drawn])
     for bar, (_, label, _) in zip(bars, drawn):
         bar.set_gid("emf-" + label)
     ax.axhline(0, color="#444", linewidth=0.8)
@@ -183,8 +183,8 @@ def failing_summary(record):
         name = ("anchor " + label) if label.startswith("A") else ("pin " + label)
         r = it.get("r_mohm")
         detail = it.get("fault") or "fail"
-        if r is not None and detail != "short":
-            detail += ", %.2f mΩ > %s mΩ" % (r, fmt(it.get("limit_mohm"), 0)) if detail == "high" else ", %.2f mΩ" % r
+        if r is not None and detail != protocol.FAULT_SHORT:
+            detail += ", %.2f mΩ > %s mΩ" % (r, fmt(it.get("limit_mohm"), 0)) if detail == protocol.FAULT_HIGH else ", %.2f mΩ" % r
         bits.append('<span class="failing" data-failing="%s">%s</span> (%s)' % (esc(label), esc(name), esc(detail)))
     for s in record.get("shorts") or []:
         bits.append('<span class="failing">%s board: pins %s shorted</span>' % (esc(s.get("side")), esc("-".join(map(str, s.get("pins") or [])))))
@@ -197,14 +197,14 @@ def measurement_table(record):
         u = it.get("u_mohm")
         rows.append([label, it.get("r_mohm"), None if u is None else u * 1000.0, it.get("limit_mohm"), it.get("emf_uv"), it.get("r_raw_mohm"),
                      it.get("i_ma"), it.get("verdict"), it.get("fault") or ""])
-        bad.append(it.get("verdict") not in (None, "PASS"))
+        bad.append(it.get("verdict") not in (None, protocol.PASS))
     return page.table(["pin", "R (mΩ)", "u (µΩ)", "limit (mΩ)", "EMF (µV)", "R raw (mΩ)", "I (mA)", "verdict", "fault"], rows,
                       bad=lambda i: bad[i], numeric=(1, 2, 3, 4, 5, 6))
 
 
 def selfcheck_table(checks):
     return page.table(["check", "value", "unit", "low", "high", "ok"],
-                      [[c.get("name"), c.get("value"), c.get("unit"), c.get("lo"), c.get("hi"), "ok" if c.get("ok") else "FAIL"] for c in checks],
+                      [[c.get("name"), c.get("value"), c.get("unit"), c.get("lo"), c.get("hi"), "ok" if c.get("ok") else protocol.FAIL] for c in checks],
                       bad=lambda i: not checks[i].get("ok"), numeric=(1, 3, 4))
 
 

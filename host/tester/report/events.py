@@ -6,10 +6,10 @@ import json
 import re
 from pathlib import Path
 
-from tester.firmware import FIRMWARE_DIR, spec5861
+from tester.firmware import FIRMWARE_DIR, protocol, spec5861
 
 from . import contact, page, svg
-from .page import esc, fmt
+from .page import esc
 
 MAX_POINTS = 20000  # events drawn on a timeline; past that the plot says how many were left out
 TITLES = {"monitor": "Discontinuity monitoring", "vibration": "Vibration qualification (spec 8.6)", "shock": "Shock test (spec 8.7)"}
@@ -32,13 +32,6 @@ def hist_edges_ns(record):
 def channel_label(ch):
     pins = ch.get("pins") or []
     return "ch %s: %s" % (ch.get("channel"), " ".join(str(p) for p in pins))
-
-
-def _events_by_window(record):
-    out = {}
-    for e in record.get("events") or []:
-        out.setdefault(e.get("window"), []).append(e)
-    return out
 
 
 @svg.styled
@@ -194,9 +187,9 @@ def windows_table(record):
         lost = sum(v for v in (w.get("losses") or {}).values() if isinstance(v, (int, float)))
         rows.append([w.get("label"), tags.get("direction") or w.get("axis") or "", w.get("seconds"), w.get("verdict"), w.get("events"),
                      w.get("failures"), w.get("glitches"), w.get("longest_ns"), lost, "; ".join(map(str, w.get("problems") or [])) or "",
-                     "pass" if all(c.get("ok") for c in w.get("selfcheck") or []) and w.get("selfcheck") else ("FAIL" if w.get("selfcheck") else "-")])
+                     "pass" if all(c.get("ok") for c in w.get("selfcheck") or []) and w.get("selfcheck") else (protocol.FAIL if w.get("selfcheck") else "-")])
     return page.table(["window", "axis", "s", "verdict", "events", "failures", "glitches", "longest (ns)", "lost", "problems", "self-check"],
-                      rows, bad=lambda i: ws[i].get("verdict") not in (None, "PASS"), numeric=(2, 4, 5, 6, 7, 8))
+                      rows, bad=lambda i: ws[i].get("verdict") not in (None, protocol.PASS), numeric=(2, 4, 5, 6, 7, 8))
 
 
 def definition_rows(record):
@@ -286,7 +279,7 @@ def delta_plot(before, after):
         r0, r1 = b.get(label), it.get("r_mohm")
         if r0 is None or r1 is None:
             continue
-        bar = ax.bar(i, r1 - r0, width=0.75, color=svg.FAIL_COLOR if it.get("verdict") not in (None, "PASS") else svg.PASS_COLOR)[0]
+        bar = ax.bar(i, r1 - r0, width=0.75, color=svg.FAIL_COLOR if it.get("verdict") not in (None, protocol.PASS) else svg.PASS_COLOR)[0]
         bar.set_gid("delta-" + label)
         n += 1
     ax.axhline(0, color="#444", linewidth=0.8)
@@ -340,7 +333,7 @@ def render(record, directory=None, stages=None):
     steps = [("contact resistance, initial", (stages.get("initial") or {}).get("verdict"))]
     steps += [("axis %s monitored" % (w.get("axis") or w.get("label")), w.get("verdict")) for w in record.get("windows") or []]
     steps += [("contact resistance, after", (stages.get("after") or {}).get("verdict"))]
-    proc = page.table(["step", "verdict"], steps, bad=lambda i: steps[i][1] not in ("PASS",))
+    proc = page.table(["step", "verdict"], steps, bad=lambda i: steps[i][1] != protocol.PASS)
     parts = [head, _summary(record), "<h2>Procedure</h2>", proc]
     # The vibration's finding first, then the contact resistance it is judged with before and after.
     for name, label in (("monitor", None), ("initial", "Contact resistance before vibration"), ("after", "Contact resistance after vibration")):
