@@ -12,6 +12,9 @@ import pytest
 from tester.sim import interpreter
 
 REPO = Path(__file__).resolve().parent.parent
+# tools/: what the tests share with `make bench` and `make faults` (the fault campaign, the PIO
+# harness, the throwaway PostgreSQL server, the report records); last, so it shadows nothing.
+sys.path.append(str(REPO / "tools"))
 MPY_TEST_HELPERS = REPO / "tests" / "mpy"  # fakehost.py: the firmware booted with an in-memory host
 BIN = Path(sys.executable).parent
 MICROPYTHON = shutil.which("micropython", path=str(BIN)) or shutil.which("micropython")
@@ -84,7 +87,7 @@ def _history_db_of_the_session(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def pg_url():
-    """A throwaway PostgreSQL server for the session (tests/pg.py); never skipped: without the
+    """A throwaway PostgreSQL server for the session (tools/pg.py); never skipped: without the
     binaries the tests fail with the command that installs them."""
     from pg import PgServer
 

@@ -4,7 +4,7 @@ hardware's state checked after every batch; and the oracles themselves shown abl
 
 import pytest
 
-from faults import campaign, oracle, pty_fuzz
+from fault_campaign import campaign, oracle, pty_fuzz
 from tester.firmware import protocol
 
 SEED = 20240509

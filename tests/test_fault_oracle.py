@@ -2,7 +2,7 @@
 hardware is healthy, so it is the firmware failing (a MemoryError that App.handle answers), which
 no other count would show."""
 
-from faults import oracle
+from fault_campaign import oracle
 
 
 def test_judge_counts_hardware_errors_on_healthy_hardware():

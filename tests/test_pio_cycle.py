@@ -1,4 +1,4 @@
-"""Cycle-accurate runs of the detector program (tests/pio/event_detector.pio, the firmware's twin)
+"""Cycle-accurate runs of the detector program (tools/pio/event_detector.pio, the firmware's twin)
 as the firmware runs it: THREE state machines (PIO0 SM0..SM2) on the one program, entering at
 entry0/1/2 and enabled in the same cycle, in rp2040py (pioemu as a second opinion on one machine),
 on waveforms with events of known length. The merged decode (harness.decode_x3, the firmware's
@@ -11,14 +11,14 @@ from pathlib import Path
 import adafruit_pioasm
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "pio"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools" / "pio"))
 import harness as h  # noqa: E402
 
 NS = 8  # ns per cycle at 125 MHz
 MIN_NS = 1000
 LOOP = h.LOOP
 FIRST = h.FIRST  # (4, 6, 8): first sample of SM0, SM1, SM2 after the common enable
-PROG = h.DETECTOR  # tests/pio/event_detector.pio, the firmware's twin
+PROG = h.DETECTOR  # tools/pio/event_detector.pio, the firmware's twin
 WORDS = h.DETECTOR_WORDS
 EXECCTRL = h.DETECTOR_EXECCTRL
 SHIFTCTRL = h.DETECTOR_SHIFTCTRL  # autopush, threshold 32, shift left, join RX

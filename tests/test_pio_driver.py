@@ -6,7 +6,7 @@ import ast
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "pio"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools" / "pio"))
 import harness as h  # noqa: E402
 import test_pio_cycle as T  # noqa: E402
 

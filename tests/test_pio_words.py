@@ -1,5 +1,5 @@
 """The simulated rp2.asm_pio (run on MicroPython) assembles the firmware's PIO programs into the
-same words as adafruit_pioasm does from their pioasm-text twins (tests/pio/*.pio), with the
+same words as adafruit_pioasm does from their pioasm-text twins (tools/pio/*.pio), with the
 execctrl/shiftctrl fields the RP2040 registers expect."""
 
 import ast
@@ -9,7 +9,7 @@ from pathlib import Path
 import adafruit_pioasm
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "pio"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools" / "pio"))
 import harness  # noqa: E402
 
 PRINT_PROGRAMS = """

@@ -1,7 +1,7 @@
 """The simulated rp2 (boards/sim: rp2.py, sim_pio.py, sim_dma.py; on MicroPython) running the
 detector as the firmware starts it: three state machines on one program, PCs set by exec'd JMPs,
 one DMA ring each, enabled together through CTRL's SET alias. Each machine's ring must hold
-exactly the words the cycle-accurate rp2040py run gives (tests/pio/harness.run_x3); CTRL,
+exactly the words the cycle-accurate rp2040py run gives (tools/pio/harness.run_x3); CTRL,
 active(), exec, FDEBUG and the stall model behave per machine as on the chip. The firmware driver
 is not used here."""
 
@@ -9,7 +9,7 @@ import ast
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "pio"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools" / "pio"))
 import harness as h  # noqa: E402
 import test_pio_cycle as T  # noqa: E402
 

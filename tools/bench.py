@@ -21,9 +21,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-MICROPYTHON = str(BIN / "micropython")
 TESTER = str(BIN / "tester")
-MPY_PATH = ":".join(str(REPO / p) for p in ("boards/sim", "firmware", "boards/fixture_v1"))
+from tester.firmware import FIRMWARE_DIR  # noqa: E402
+from tester.sim.interpreter import in_place_path, micropython_exe  # noqa: E402
+
+MICROPYTHON = micropython_exe()
+MPY_PATH = in_place_path()
 SCRIPT = str(REPO / "tools" / "bench_fixture.mpy.py")
 
 
@@ -53,7 +56,7 @@ def mpy_bytecode_kib(modules):
     """Size of the bytecode of the firmware modules the run loaded (what compiling them into RAM
     costs, roughly)."""
     total = 0
-    fw = REPO / "firmware"
+    fw = FIRMWARE_DIR
     with tempfile.TemporaryDirectory() as d:
         for m in modules:
             f = fw / (m.replace(".", "/") + ".py")
@@ -85,7 +88,6 @@ def monitoring_figures():
     import tempfile
     import time as _time
 
-    sys.path.insert(0, str(REPO / "host"))
     with tempfile.TemporaryDirectory() as tmp:
         t = _time.monotonic()
         r = subprocess.run([str(Path(sys.executable).parent / "tester"), "vibration", "--pins", "40", "--sim", "--yes", "--json",

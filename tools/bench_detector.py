@@ -20,11 +20,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "pio"))
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tools" / "pio"))
 
 import harness as h  # noqa: E402
-from conftest import MICROPYTHON, micropython_path  # noqa: E402
+from tester.sim.interpreter import in_place_path, micropython_exe  # noqa: E402
+
+MICROPYTHON = micropython_exe()
 
 NS = 8
 LENGTHS = list(range(12, 140)) + [250, 625, 1250]
@@ -117,7 +118,7 @@ def emulator_report():
 def decode_report():
     import os
 
-    env = dict(os.environ, MICROPYPATH=micropython_path())
+    env = dict(os.environ, MICROPYPATH=in_place_path())
     r = subprocess.run([MICROPYTHON, "-X", "heapsize=200K", "-c", DECODE_BENCH], capture_output=True, text=True, env=env, timeout=300)
     if r.returncode:
         print(r.stderr)
@@ -220,9 +221,23 @@ print(N, recs, tot, merge_us, calls, grown, d.overrun_records + d.stalls + (sim_
 DRAINS = 100
 OLD_COMMIT = "b68aaf9"  # the detector the issue ran on the rp2 port (v1.28.0, emulated RP2040)
 OLD_DEVICE_US = 5500  # issue 9: the Python around each call (_native, drain, decode) took ~5.5 ms there
-DRAIN_MS = 20  # firmware/monitor.py
-RING_RECORDS = 1024  # per SM: firmware/monitor.py RING_BITS = 13 (8 KiB), 8 bytes a record
-CLOCK_HZ = 125e6
+RECORD_BYTES = 8  # a detector record: two 32-bit words (tools/pio/event_detector.pio pushes 2)
+
+
+def firmware_facts():
+    """(DRAIN_MS, RING_RECORDS per SM, CLOCK_HZ) from the firmware itself (firmware/monitor.py,
+    drivers/event_detector.py), on MicroPython: they import rp2, so not on CPython."""
+    import os
+
+    code = "import monitor, drivers.event_detector as ed\nprint(monitor.DRAIN_MS, 1 << monitor.RING_BITS, ed.SYS_HZ)"
+    r = subprocess.run([MICROPYTHON, "-c", code], capture_output=True, text=True, env=dict(os.environ, MICROPYPATH=in_place_path()), timeout=60)
+    if r.returncode:
+        raise SystemExit("the firmware's monitor constants: %s" % r.stderr.strip())
+    drain_ms, ring_bytes, hz = map(int, r.stdout.split())
+    return drain_ms, ring_bytes // RECORD_BYTES, float(hz)
+
+
+DRAIN_MS, RING_RECORDS, CLOCK_HZ = firmware_facts()
 
 
 def _drain_figures(micropypath, reps=5):
@@ -265,12 +280,12 @@ def drain_report():
 
     print("Drain path (EventDetector.drain every %d ms, 3 x 8 KiB rings, 20,000 events/s of simulated contacts)" % DRAIN_MS)
     print("  on the MicroPython unix port, %d drains, the median of 5 runs:" % DRAINS)
-    new = _drain_figures(micropython_path())
+    new = _drain_figures(in_place_path())
     old_dir = _old_tree()
     old = None
     if old_dir is not None:
         try:
-            old = _drain_figures(str(old_dir) + ":" + micropython_path())
+            old = _drain_figures(in_place_path(old_dir))
         finally:
             shutil.rmtree(old_dir, ignore_errors=True)
     for name, f in (("now", new), ("issue's code (%s)" % OLD_COMMIT, old)):
@@ -302,8 +317,7 @@ def m0plus_report(py_dev_us):
     """Cycles per record of _merge's own armv6m code (mpy-cross -march=armv6m, run in Unicorn with
     the Cortex-M0+ timings: tools/thumb_cycles.py), on the same rings as the unix decode above;
     then the whole pipeline on the RP2040."""
-    sys.path.insert(0, str(REPO / "tools"))
-    import merge_on_m0plus as m0
+    import merge_on_m0plus as m0  # (tools/, this script's folder)
 
     calls = m0.capture(M0_CODE)
     cycles = recs = 0

@@ -1,5 +1,5 @@
 """`make bench`, history database: insert time per run and query time for yield and drift with
-100,000 runs stored, on SQLite (a file here) and PostgreSQL 15 (a throwaway server, tests/pg.py).
+100,000 runs stored, on SQLite (a file here) and PostgreSQL 15 (a throwaway server, tools/pg.py).
 Goals (issue 10): a run stored in < 50 ms; yield and drift over 100,000 runs in < 1 s.
 
 What is measured: wall time on this machine of tester.history's own calls (store.store, queries.*)
@@ -25,7 +25,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # pg.PgServer: the tests' throwaway PostgreSQL
 
 BATCH = 1000
 FIXTURES = ("FX-BENCH-1", "FX-BENCH-2", "FX-BENCH-3", "FX-BENCH-4")

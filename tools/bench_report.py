@@ -1,6 +1,6 @@
 """`make bench`: the HTML report's render time per kind, measured now on this machine.
 
-Records: real ones made by the tester CLI on the simulated fixture (tests/data/report-defects-40.toml:
+Records: real ones made by the tester CLI on the simulated fixture (scenarios/report-defects-40.toml:
 every defect a report draws; the vibration procedure on scenarios/intermittent-40.toml), and a
 lot of 30 runs (and their drift) stored in a throwaway SQLite history. Measured: wall time of
 tester.report.render / render_lot / render_drift in this process (median of 3, after one warm-up
@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
 
 
 def _timed(fn, runs=3):

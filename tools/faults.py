@@ -2,7 +2,7 @@
 
     python tools/faults.py [--inputs 30000] [--seed 1] [--jobs 2] [--pty-inputs 600]
 
-Protocol fuzzing of the firmware in-process on the MicroPython interpreter (tests/faults: one
+Protocol fuzzing of the firmware in-process on the MicroPython interpreter (fault_campaign: one
 simulated fixture per worker, the real App.loop, Link and watchdog), split over --jobs workers with
 seeds seed, seed+1, ...; then the end-to-end byte fuzz through the simulated fixture's real
 pseudo-terminal. Prints the counts table; exit status 1 if any fault count is not 0, with the
@@ -17,10 +17,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the harness package `faults` (before this file's name)
-
-from faults import campaign, oracle, pty_fuzz  # noqa: E402
+from fault_campaign import campaign, oracle, pty_fuzz  # tools/fault_campaign: also the tests'
 
 
 def _worker(args):

@@ -15,12 +15,12 @@ conservative.
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-MPY_PATH = ":".join(str(REPO / p) for p in ("boards/sim", "firmware", "boards/fixture_v1"))
+from tester.sim.interpreter import in_place_path, micropython_exe
+
+MPY_PATH = in_place_path()
 PICO_FREE_KIB = 225
 
 SEQUENCE = [
@@ -86,7 +86,7 @@ print("RESULT " + json.dumps({"sim": a1 - a0, "code": a2 - a1, "boot": boot - a2
 def run_sequence(heapsize, scenario):
     """Run SEQUENCE on one simulated fixture in -X heapsize; the figures as a dict (None: it did
     not finish, with the interpreter's last words)."""
-    exe = str(Path(sys.executable).parent / "micropython")
+    exe = micropython_exe()
     with tempfile.TemporaryDirectory() as d:
         sc = Path(d) / "scenario.json"
         sc.write_text(json.dumps(scenario))
@@ -112,7 +112,6 @@ def measure(scenario):
 
 
 def main():
-    sys.path.insert(0, str(REPO / "host"))
     from tester import scenario as scenario_mod
 
     roomy, tight, pico = measure(scenario_mod.default(40).sim)

@@ -17,14 +17,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tools"))
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/, also when imported by a test
 
 import thumb_cycles  # noqa: E402
-from conftest import MICROPYTHON, micropython_path  # noqa: E402
+from tester.firmware import FIRMWARE_DIR  # noqa: E402
+from tester.sim.interpreter import in_place_path, micropython_exe  # noqa: E402
 
-MERGE_SRC = REPO / "firmware" / "event_merge.py"
+MICROPYTHON = micropython_exe()
+MERGE_SRC = FIRMWARE_DIR / "event_merge.py"
 
 # Wraps _merge before `code` runs; prints one JSON line per call (buffers in hex).
 _SPY = r"""
@@ -43,7 +43,7 @@ _ed._merge = _spy
 
 def capture(code, heapsize="2M"):
     """[(before: [st, ring, acc] bytes, after: same, n)] for every _merge call `code` makes."""
-    env = dict(os.environ, MICROPYPATH=micropython_path())
+    env = dict(os.environ, MICROPYPATH=in_place_path())
     r = subprocess.run([MICROPYTHON, "-X", "heapsize=%s" % heapsize, "-c", _SPY + code], capture_output=True, text=True, env=env, timeout=600)
     if r.returncode:
         raise RuntimeError("MicroPython failed:\n" + r.stdout[-2000:] + r.stderr[-2000:])

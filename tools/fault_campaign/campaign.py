@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tester.firmware import BOARDS_DIR, FIRMWARE_DIR, protocol
-from tester.sim.launcher import HEAPSIZE, micropython_exe
+from tester.firmware import protocol
+from tester.sim.interpreter import HEAPSIZE, in_place_path, micropython_exe
 
 from . import gen, oracle
 
@@ -61,7 +61,7 @@ def _env(workdir, scenario):
     p = Path(workdir) / "scenario.json"
     p.write_text(json.dumps(scenario))
     e = dict(os.environ)
-    e["MICROPYPATH"] = ":".join(str(x) for x in (BOARDS_DIR / "sim", FIRMWARE_DIR, BOARDS_DIR / "fixture_v1"))
+    e["MICROPYPATH"] = in_place_path()
     e["SIM_SCENARIO"] = str(p)
     return e
 

@@ -1,7 +1,7 @@
-"""A throwaway PostgreSQL server for the tests: Debian's postgresql 15 binaries, a cluster in a
-temporary directory, a unix socket there and a free port, no network. Stopped (immediate mode,
-then killed if it must be) and removed whatever happens. initdb refuses root: as root the server
-runs as the `postgres` user the Debian package creates."""
+"""A throwaway PostgreSQL server for the tests and `make bench`: Debian's postgresql 15 binaries,
+a cluster in a temporary directory, a unix socket there and a free port, no network. Stopped
+(immediate mode, then killed if it must be) and removed whatever happens. initdb refuses root: as
+root the server runs as the `postgres` user the Debian package creates."""
 
 import os
 import pwd

@@ -1,5 +1,6 @@
-"""Real records for the report tests, made once per test process by the tester CLI on the
-simulated fixture (the commands run in parallel), and a synthetic history built from them."""
+"""Real records for the report tests and tools/bench_report.py, made once per process by the tester
+CLI on the simulated fixture (the commands run in parallel), and a synthetic history built from
+them."""
 
 import atexit
 import copy
@@ -16,7 +17,7 @@ TESTER = str(Path(sys.executable).parent / "tester")
 SCEN = REPO / "scenarios"
 
 # name -> tester arguments (all --sim, --yes where the procedure prompts)
-DEFECTS = str(REPO / "tests" / "data" / "report-defects-40.toml")
+DEFECTS = str(SCEN / "report-defects-40.toml")
 COMMANDS = {
     "run": ["run", "--pins", "40", "--scenario", DEFECTS],
     "monitor": ["monitor", "--pins", "40", "--duration", "5", "--scenario", DEFECTS],

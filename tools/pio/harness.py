@@ -16,7 +16,7 @@ import adafruit_pioasm
 PIO_DIR = Path(__file__).resolve().parent
 ALL_GOOD = 0xFFFFFF
 LOOP = 5  # cycles of the detector's idle loop
-# The detector program's entry chain (tests/pio/event_detector.pio): SM k enters at address
+# The detector program's entry chain (tools/pio/event_detector.pio): SM k enters at address
 # ENTRY[k] (entry0 = 2, entry1 = 1, entry2 = 0) and takes its first sample FIRST[k] cycles after
 # the common enable: 2 cycles per `nop [1]` passed, then the 4-instruction prologue.
 ENTRY = (2, 1, 0)

@@ -1,6 +1,6 @@
 # Fault-campaign driver: runs ON the MicroPython interpreter (never imported by CPython).
 #
-#   micropython driver.py BATCHES.jsonl      (MICROPYPATH: boards/sim, firmware, boards/fixture_v1)
+#   micropython driver.py BATCHES.jsonl      (MICROPYPATH: tester.sim.interpreter.in_place_path())
 #
 # One fixture for the whole file: fixture.Fixture(), app.App with the real link.Link and a real
 # (simulated) machine.WDT, served by the real App.loop(). The host side is two in-memory streams.
