@@ -52,3 +52,18 @@ def test_protocol_of_another_tree_is_that_trees(tmp_path):
     (tmp_path / "protocol.py").write_text("PROTOCOL_VERSION = 1\n")
     with pytest.raises(deploy.DeployError, match="FIRMWARE_VERSION"):
         deploy.firmware_version(tmp_path)
+
+
+def test_board_profile_is_imported_not_read_as_text():
+    import sys
+
+    from tester.commands.common import board_max_positions
+    from tester.firmware import board_profile
+
+    for name in ("fixture_v1", "pico"):
+        b = board_profile(name)
+        assert b.NAME == name and b.MAX_POSITIONS == board_max_positions(name) == 80
+        assert b.REF_CHANNEL < b.EVENT_CHANNELS and b.EXPANDER_ADDR == 0x20  # its names and analog_board's
+    assert "analog_board" not in sys.modules  # the device's bare names did not leak into the host
+    with pytest.raises(FileNotFoundError):
+        board_profile("no-such-board")

@@ -3,7 +3,11 @@ device's flash filesystem holds: one definition, which `tester flash` deploys (t
 simulated fixture is staged with (tester.sim.launcher) and the tests and tools import the firmware
 by (tester.sim.interpreter)."""
 
+import ast
+import contextlib
+import importlib
 import importlib.util
+import sys
 from pathlib import Path, PurePosixPath
 
 import tester_firmware
@@ -93,4 +97,39 @@ def protocol_of(source=FIRMWARE_DIR):
     spec = importlib.util.spec_from_file_location("_tester_firmware_source_protocol", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+@contextlib.contextmanager
+def _device_names(path):
+    """While device code at `path` is imported on the host: the firmware's top-level modules it
+    imports by their bare names (`from analog_board import *`, as on the device's filesystem)
+    are tester_firmware's."""
+    tops = {dev[:-3] for _, dev in device_files(target="unix") if "/" not in dev and dev.endswith(".py")}
+    wanted = set()
+    for n in ast.walk(ast.parse(Path(path).read_text())):
+        if isinstance(n, ast.ImportFrom) and n.level == 0:
+            wanted.add(n.module.split(".")[0])
+        elif isinstance(n, ast.Import):
+            wanted.update(a.name.split(".")[0] for a in n.names)
+    added = [name for name in sorted(wanted & tops) if name not in sys.modules]
+    for name in added:
+        sys.modules[name] = importlib.import_module("tester_firmware." + name)
+    try:
+        yield
+    finally:
+        for name in added:
+            sys.modules.pop(name, None)
+
+
+def board_profile(board="fixture_v1"):
+    """boards/<board>/board.py, the board's pin profile (device code that also runs on CPython),
+    imported as a module of its own. FileNotFoundError if there is no such board."""
+    path = BOARDS_DIR / board / BOARD_PROFILE
+    if not path.is_file():
+        raise FileNotFoundError("no board profile %s" % path)
+    spec = importlib.util.spec_from_file_location("_tester_board_profile_" + board, path)
+    mod = importlib.util.module_from_spec(spec)
+    with _device_names(path):
+        spec.loader.exec_module(mod)
     return mod

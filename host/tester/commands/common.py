@@ -5,14 +5,13 @@ import argparse
 import contextlib
 import math
 import os
-import re
 import tempfile
 from pathlib import Path
 
 from tester import interrupts
 from tester import scenario as scenario_mod
 from tester.exitcodes import FixtureError, UsageError
-from tester.firmware import BOARDS_DIR, protocol, spec5861
+from tester.firmware import board_profile, protocol, spec5861
 from tester.fixture import Fixture
 from tester.link import Link, LinkError
 
@@ -103,10 +102,8 @@ def keep_record(args, data, out_dir):
 
 
 def board_max_positions(board="fixture_v1"):
-    """MAX_POSITIONS of a board definition in boards/ (read, not imported: it is device code)."""
-    text = (BOARDS_DIR / board / "board.py").read_text()
-    m = re.search(r"^MAX_POSITIONS\s*=\s*(\d+)", text, re.M)
-    return int(m.group(1))
+    """MAX_POSITIONS of a board profile in boards/ (tester.firmware.board_profile)."""
+    return board_profile(board).MAX_POSITIONS
 
 
 def check_positions(pins, fixture_max):
