@@ -21,7 +21,11 @@ COMMANDS = (run_cmd, sim_cmd, monitor_cmd, flash_cmd, calibrate_cmd, history_cmd
 def build_parser():
     p = argparse.ArgumentParser(
         prog="tester",
-        description="Kyocera 5861 connector test fixture. " + exitcodes.SUMMARY,
+        description="The host of the Kyocera 5861 connector test fixture: measure and monitor mated pairs,\n"
+                    "calibrate and flash fixtures, ask the history of results.\n"
+                    "`tester COMMAND --help` says what a command does, with an example.",
+        epilog=exitcodes.epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version="tester %s" % __version__)
     p.add_argument("-v", "--verbose", action="count", default=0, help="log link traffic to stderr (-vv: every frame)")

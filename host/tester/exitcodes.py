@@ -1,36 +1,50 @@
-"""Exit codes of every `tester` command: the one place they are defined.
+"""Exit codes of every `tester` command: the one place they are defined and described.
 
 Scripts and production-line software branch on these, so they never change meaning.
 """
 
 import signal
+import textwrap
 
-PASS = 0  # the connector passed
-FAIL = 1  # the connector failed (a contact, an anchor plate, a short)
-USAGE = 2  # bad arguments, bad scenario file, a position count or current the spec refuses
-FIXTURE = 3  # fixture or link error: none found, link lost, version mismatch, self-check, probe
-INVALID = 4  # monitoring: data was lost (FIFO, ring, event log, link): neither PASS nor a trusted FAIL
-# Stopped by a signal: 128 + its number (the shell's convention). The fixture was told to stop,
-# the record of what was measured written (verdict ABORTED, `interrupted_by` names the signal).
-INTERRUPTED = 130  # SIGINT, Ctrl-C
-HANGUP = 129  # SIGHUP: the terminal or the parent went away
+PASS = 0
+FAIL = 1
+USAGE = 2
+FIXTURE = 3
+INVALID = 4
+# Stopped by a signal: 128 + its number (the shell's convention).
+INTERRUPTED = 130  # SIGINT
 TERMINATED = 143  # SIGTERM
+HANGUP = 129  # SIGHUP
 
-NAMES = {
-    PASS: "PASS",
-    FAIL: "FAIL",
-    USAGE: "usage or configuration error",
-    FIXTURE: "fixture or link error",
-    INVALID: "INVALID (data lost)",
-    INTERRUPTED: "interrupted (SIGINT)",
-    HANGUP: "hung up (SIGHUP)",
-    TERMINATED: "terminated (SIGTERM)",
-}
+# What each code means, the one table: `tester --help` and every command's --help print it
+# (epilog), README.md's list says the same ("<code> <name>": tests/test_cli_help.py holds them equal).
+MEANINGS = (
+    (PASS, "PASS", "the connector passed; done, for a command that judges no connector"),
+    (FAIL, "FAIL", "the connector failed: a contact, an anchor plate, a short, a discontinuity"),
+    (USAGE, "usage or configuration error", "a bad option or scenario file, a position count or current the spec "
+     "refuses, an unwritable --out, no operator at a prompt"),
+    (FIXTURE, "fixture, link or storage error",
+     "none found, link lost, version mismatch, self-check failed, fixture probe fault, calibration expired or "
+     "corrupt, a monitoring window the fixture ended as ERROR, results that could not be written (then kept "
+     "under $TMPDIR/tester-rescue/); for the history and report commands, a database that cannot be opened"),
+    (INVALID, "INVALID", "monitoring lost data (FIFO, ring, event log, link): neither PASS nor a trusted FAIL"),
+    (INTERRUPTED, "Ctrl-C", "SIGINT. Stopped by a signal, a measuring command tells the fixture to stop and "
+     "writes the record of what was measured: verdict ABORTED, `interrupted_by` naming the signal"),
+    (TERMINATED, "SIGTERM", "a service manager, kill"),
+    (HANGUP, "SIGHUP", "the terminal or the parent process went away"),
+)
+MEASURING = (PASS, FAIL, USAGE, FIXTURE, INTERRUPTED, TERMINATED, HANGUP)  # tester run; monitoring adds INVALID
+TOOLS = (PASS, USAGE, FIXTURE)  # flash, calibrate, sim, the history and report commands
 
-# What every command's --help says about them.
-SUMMARY = ("Exit codes: 0 PASS, 1 FAIL, 2 usage or configuration (incl. an unwritable --out), 3 fixture, link or "
-           "result-writing error (incl. monitoring ended as ERROR), 4 INVALID (monitoring: data lost), "
-           "130 SIGINT/Ctrl-C, 143 SIGTERM, 129 SIGHUP (the record of what was measured is written, verdict ABORTED).")
+
+def epilog(codes=None):
+    """The exit codes section of a --help: every code, or those in `codes`, one wrapped line each."""
+    lines = ["exit codes:"]
+    for code, name, detail in MEANINGS:
+        if codes is None or code in codes:
+            lines += textwrap.wrap("%3d  %s: %s" % (code, name, detail), width=88, initial_indent="  ",
+                                   subsequent_indent="       ", break_on_hyphens=False)
+    return "\n".join(lines)
 
 
 def signal_exit_code(sig=None):

@@ -11,28 +11,41 @@ Steps (the operator is prompted before each; --yes answers for automation):
 With --sim the SIMULATED fixture kept in --workdir (the one `tester flash --sim` deploys to) is
 calibrated, with the simulated coupon fitted for the zero step; the calibration is marked
 simulated on the fixture and on the host.
-
-Exit codes: 0 stored; 3 the fixture refused a step (e.g. a position reads more than a board's
-bulk: the coupon is not fitted) or the link failed; 2 bad arguments.
 """
 
+import argparse
 import json
 import sys
 
 from tester import calibration as calmod
-from tester import deploy
-from tester.commands import common
+from tester import deploy, exitcodes
+from tester.commands import add_command, common
 from tester.commands.flash import default_sim_workdir
 from tester.exitcodes import UsageError
-from tester.firmware import protocol
+from tester.firmware import protocol, spec5861
 from tester.fixture import Fixture, VersionMismatch
 from tester.link import Link
 
 STEP_TIMEOUT_S = 300.0
 
+DESCRIPTION = """\
+Calibrate a fixture and store the calibration on it (EEPROM, with a CRC-32) and on the host:
+  1. the zero-reference coupon fitted in place of a connector: the bulk resistance of the test
+     boards at every position, which every run then subtracts;
+  2. the coupon removed: the gain, from the fixture's reference resistors;
+  3. stored with today's date and the due date (--due-days).
+The operator is prompted before each step (--yes for automation). A step the fixture refuses
+(a position reading more than a board's bulk: the coupon is not fitted) stores nothing. Runs
+and monitoring refuse an expired or corrupt calibration unless --allow-expired-cal.
+
+examples:
+  tester calibrate --port /dev/ttyACM0
+  tester calibrate --sim --yes         the SIMULATED fixture of tester flash --sim"""
+
 
 def add_parser(sub):
-    p = sub.add_parser("calibrate", help="calibrate the fixture: coupon (bulk per position), reference resistors (gain), store")
+    p = add_command(sub, "calibrate", "calibrate a fixture: coupon, reference resistors, store",
+                    DESCRIPTION, exitcodes.TOOLS, run)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--port", metavar="DEV", help="serial port of the fixture")
     g.add_argument("--serial-number", metavar="USBSN", help="the fixture with this USB serial number")
@@ -40,19 +53,12 @@ def add_parser(sub):
     p.add_argument("--workdir", metavar="DIR", help="with --sim: the simulated fixture's directory (default as tester flash --sim)")
     p.add_argument("--pins", type=int, metavar="N", help="positions to calibrate (default: all the fixture holds)")
     p.add_argument("--due-days", type=int, default=calmod.DEFAULT_DUE_DAYS, metavar="D", help="due in D days (default %(default)s)")
-    p.add_argument("--date", type=int, metavar="YYYYMMDD", help=argparse_hidden())
+    p.add_argument("--date", type=int, metavar="YYYYMMDD", help=argparse.SUPPRESS)  # hidden: a date other than today
     p.add_argument("--yes", action="store_true", help="do not prompt (the coupon is fitted)")
     p.add_argument("--cal-dir", metavar="DIR", help="where the host copy goes (default <data dir>/calibrations)")
-    p.add_argument("--current-ma", type=int, metavar="I", help="test current (default %d mA)" % 100)
+    p.add_argument("--current-ma", type=int, metavar="I", help="test current (default %d mA)" % spec5861.LLCR_CURRENT_MA_DEFAULT)
     p.add_argument("--timeout", type=common.seconds, default=10.0, metavar="S", help="longest silence of the fixture (s)")
-    p.set_defaults(func=run)
     return p
-
-
-def argparse_hidden():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 def _prompt(args, text, out):

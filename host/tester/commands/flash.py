@@ -12,10 +12,6 @@ Before mpremote: the application runs with Ctrl-C off (kbd_intr(-1)), so mpremot
 cannot stop it; `tester flash` first sends the protocol's REPL command (the app goes safe and
 hands the port to MicroPython's REPL) and waits for its `ok`. No answer (older firmware, a board
 already at the REPL): mpremote goes on as it always did.
-
-Exit codes: 0 every fixture flashed and answering with the deployed version; 3 no such port, a
-deploy failed (half-way: the message says so; the same command repairs it) or the fixture does
-not come back with the deployed version; 2 bad arguments.
 """
 
 import os
@@ -24,6 +20,8 @@ import time
 from pathlib import Path
 
 from tester import deploy as deploy_mod
+from tester import exitcodes
+from tester.commands import add_command
 from tester.exitcodes import FixtureError, UsageError
 from tester.firmware import FIRMWARE_DIR
 from tester.fixture import Fixture
@@ -42,8 +40,23 @@ def default_sim_workdir():
     return data_dir() / "sim-fixture"
 
 
+DESCRIPTION = """\
+Deploy this tester's firmware onto fixtures with mpremote and check that each comes back with
+it. The running application is first asked to give the port to MicroPython's REPL; unchanged
+files are skipped; each package is staged and swapped in whole (never a partial one); the
+native merge goes as /event_merge.mpy. The fixture keeps its id (or is given --fixture-id), is
+reset and must answer the handshake with the deployed firmware and protocol version. A deploy
+cut short (the cable pulled) says so: the same command repairs it.
+
+examples:
+  tester flash --port /dev/ttyACM0
+  tester flash --all                   every fixture attached (by USB VID:PID)
+  tester flash --sim                   the SIMULATED fixture kept in ~/.local/share/tester/sim-fixture"""
+
+
 def add_parser(sub):
-    p = sub.add_parser("flash", help="deploy the firmware onto fixtures with mpremote and check their handshake")
+    p = add_command(sub, "flash", "deploy the firmware onto fixtures and check them",
+                    DESCRIPTION, exitcodes.TOOLS, run)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--port", metavar="DEV", help="serial port of the fixture")
     g.add_argument("--serial-number", metavar="USBSN", help="the fixture with this USB serial number")
@@ -54,7 +67,6 @@ def add_parser(sub):
     p.add_argument("--board", default="fixture_v1", help="board profile copied as /board.py (boards/NAME/board.py)")
     p.add_argument("--fixture-id", metavar="ID", help="write this fixture id to the fixture's EEPROM (default: keep it)")
     p.add_argument("--timeout", type=float, default=RECONNECT_S, metavar="S", help="wait this long for the fixture after the reset")
-    p.set_defaults(func=run)
     return p
 
 

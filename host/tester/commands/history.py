@@ -5,6 +5,7 @@ import json
 import sys
 
 from tester import exitcodes
+from tester.commands import add_command
 from tester.exitcodes import UsageError
 from tester.firmware import protocol
 
@@ -30,15 +31,64 @@ def _simulated(p, default):
                         "(default %(default)s)")
 
 
+HISTORY_DESCRIPTION = """\
+A table of the runs stored in the history database, newest first, with what failed in each;
+filtered by serial, lot, fixture, time, verdict or kind.
+
+examples:
+  tester history --lot L7 --verdict FAIL
+  tester history --serial SN-0001 --json"""
+
+YIELD_DESCRIPTION = """\
+First-pass yield: each connector (serial) counted once, by its first judged run (PASS or
+FAIL; runs that ended ERROR or ABORTED are counted apart), by lot, day or fixture, with the
+Pareto of the failing first passes by fault and by pin (most frequent first, with the
+cumulative share). Simulated runs are a section of their own unless --simulated says otherwise;
+the contact resistance runs inside a vibration procedure are not first passes.
+
+examples:
+  tester yield --lot L7 --by day
+  tester yield --since 2026-03-01 --by fixture --json"""
+
+DRIFT_DESCRIPTION = """\
+Per pin and anchor plate over a fixture's runs: mean, sigma, control limits mean +- 3 sigma,
+Cpk against the spec's limit and the slope per day; RISING when a pin's resistance climbs
+significantly (a test board wearing, a process change) before anything fails. --pin lists
+every point of that pin's control chart.
+
+examples:
+  tester drift --fixture FX-035a4c2b
+  tester drift --fixture FX-035a4c2b --pin 12"""
+
+EXPORT_DESCRIPTION = """\
+Runs, measurements or events of the history database as CSV (stdout, or --out) or Parquet:
+one row per run, measurement or event, with its run's serial, lot, fixture and time; the
+columns keep the record's field names (r_mohm, u_mohm, verdict, fault, ...).
+
+examples:
+  tester export --lot L7 > l7.csv
+  tester export --format parquet --what events --out events.parquet --since 2026-03-01"""
+
+IMPORT_DESCRIPTION = """\
+Store result directories (or folders of them, searched) in the history database: a record a
+command could not store when the database was out of reach, or another station's results.
+Idempotent: a record stored twice is one run, a newer version of it replaces the older. Exit
+code 3 when a directory holds no readable record (the others are stored).
+
+examples:
+  tester import results/
+  tester import --db postgresql://tester@db/line1 /mnt/station7/results"""
+
+
 def add_parser(sub):
-    h = sub.add_parser("history", help="a table of stored runs")
+    h = add_command(sub, "history", "a table of stored runs", HISTORY_DESCRIPTION, func=cmd_history)
     _filters(h)
     h.add_argument("--limit", type=int, default=50, help="at most this many, newest first (default %(default)s)")
     h.add_argument("--json", action="store_true")
     add_db_arg(h)
-    h.set_defaults(func=cmd_history)
 
-    y = sub.add_parser("yield", help="first-pass yield by lot, day or fixture, with the Pareto of failures by fault and pin")
+    y = add_command(sub, "yield", "first-pass yield and Pareto by lot, day or fixture",
+                    YIELD_DESCRIPTION, func=cmd_yield)
     y.add_argument("--lot", metavar="LOT")
     y.add_argument("--fixture", metavar="ID")
     y.add_argument("--since", metavar="DATE")
@@ -47,9 +97,9 @@ def add_parser(sub):
     _simulated(y, "apart")
     y.add_argument("--json", action="store_true")
     add_db_arg(y)
-    y.set_defaults(func=cmd_yield)
 
-    d = sub.add_parser("drift", help="per pin: mean, spread, control limits, Cpk, rising trend, over a fixture's runs")
+    d = add_command(sub, "drift", "per pin: mean, control limits, Cpk, rising trend",
+                    DRIFT_DESCRIPTION, func=cmd_drift)
     d.add_argument("--fixture", metavar="ID", required=True)
     d.add_argument("--pin", type=int, metavar="N", help="one pin, with every point of its control chart")
     d.add_argument("--anchor", type=int, choices=(1, 2), help="one anchor plate")
@@ -57,21 +107,20 @@ def add_parser(sub):
     _simulated(d, "apart")
     d.add_argument("--json", action="store_true")
     add_db_arg(d)
-    d.set_defaults(func=cmd_drift)
 
-    e = sub.add_parser("export", help="runs, measurements or events as CSV or Parquet (the record's field names)")
+    e = add_command(sub, "export", "runs, measurements or events as CSV or Parquet",
+                    EXPORT_DESCRIPTION, func=cmd_export)
     e.add_argument("--format", choices=("csv", "parquet"), default="csv")
     e.add_argument("--what", choices=("measurements", "runs", "events"), default="measurements")
     e.add_argument("--out", metavar="FILE", help="default: stdout for csv; required for parquet")
     _filters(e)
     _simulated(e, "mix")
     add_db_arg(e)
-    e.set_defaults(func=cmd_export)
 
-    i = sub.add_parser("import", help="store existing result directories (idempotent: a record stored twice is one run)")
+    i = add_command(sub, "import", "store result directories in the history (idempotent)",
+                    IMPORT_DESCRIPTION, func=cmd_import)
     i.add_argument("dirs", nargs="+", metavar="DIR", help="a result directory, or a folder of them (searched)")
     add_db_arg(i)
-    i.set_defaults(func=cmd_import)
     return h
 
 

@@ -1,9 +1,8 @@
 """`tester monitor`, `tester vibration`, `tester shock`: discontinuity monitoring (5861 spec 8.6,
-8.7) with the fixture's PIO event detector. Exit codes as `tester run`, plus 4 INVALID (data was
-lost: the result can be neither PASS nor a trusted FAIL) and 3 when the fixture ended a window as
-ERROR (lid opened). Stopped by Ctrl-C, SIGTERM or SIGHUP, the window in progress is ended on the
-fixture (MSTOP) and kept in the record (verdict ABORTED); `tester vibration --resume DIR` then
-continues from the next axis not completed."""
+8.7) with the fixture's PIO event detector, each window through tester.monitor_session, the
+record tester.records.monitor. Stopped by Ctrl-C, SIGTERM or SIGHUP, the window in progress is
+ended on the fixture (MSTOP) and kept in the record (verdict ABORTED); `tester vibration
+--resume DIR` then continues from the next axis not completed."""
 
 import argparse
 import contextlib
@@ -16,7 +15,7 @@ import json
 import shutil
 
 from tester import exitcodes, interrupts
-from tester.commands import common
+from tester.commands import add_command, common
 from tester.commands import run as run_cmd
 from tester.exitcodes import OutputError, UsageError
 from tester.firmware import protocol
@@ -27,9 +26,14 @@ from tester.records.base import RECORD_NAME, iso, result_dir_name, utc_now, writ
 from tester.records.monitor import MonitorRecord
 from tester.render import LiveView, MonitorView
 
+# The procedures of spec 8.6 (vibration) and 8.7 (shock): the fixture monitors, the operator's
+# shaker and shock machine apply these.
 AXES = ("X", "Y", "Z")
+AXIS_DURATION_S = 2 * 3600
+SWEEP_AMPLITUDE_MM_PP = 1.5
 DIRECTIONS = ("+X", "-X", "+Y", "-Y", "+Z", "-Z")
 SHOCKS_PER_DIRECTION = 3
+SHOCK_PEAK_G, SHOCK_PULSE_MS = 50, 11  # half-sine
 VERDICT_EXIT = {protocol.PASS: exitcodes.PASS, protocol.FAIL: exitcodes.FAIL, protocol.INVALID: exitcodes.INVALID,
                 protocol.ERROR: exitcodes.FIXTURE}
 SHOCK_WINDOW_S = 5  # default: time to fire after "fire now" (the self-check comes first)
@@ -64,33 +68,77 @@ def _common(p):
     common.add_connection_args(p)
 
 
+MONITORING = (
+    "Every contact is watched for discontinuities: an event of 1 us or longer fails, shorter\n"
+    "glitches are counted per channel in a histogram of widths. A window that lost data is INVALID\n"
+    "(never PASS); one the fixture ended (lid opened) ERROR. The result directory holds\n"
+    "record.json and events.csv; the record also goes to the history database.")
+
+MONITOR_DESCRIPTION = """\
+Monitor a mated pair for a time: one window of --duration.
+
+%s
+
+examples:
+  tester monitor --pins 40 --duration 2h --serial LOT7-0042
+  tester monitor --pins 40 --duration 30s --sim --scenario scenarios/intermittent-40.toml""" % MONITORING
+
+VIBRATION_DESCRIPTION = """\
+The vibration procedure of spec 8.6: contact resistance (initial), axes X, Y and Z monitored
+for --axis-duration each (%d h by the spec) while the shaker sweeps 10-55-10 Hz per minute at
+%s mm p-p, contact resistance (after). The operator is prompted to mount and turn the fixture
+(--yes for automation); events are tagged with axis, time into the axis and sweep frequency.
+An interrupted procedure continues with --resume from the next axis not completed.
+
+%s
+
+examples:
+  tester vibration --pins 40 --serial LOT7-0042
+  tester vibration --pins 40 --resume results/20260301T080000Z-LOT7-0042-FX-0007-vibration""" % (
+    AXIS_DURATION_S // 3600, SWEEP_AMPLITUDE_MM_PP, MONITORING)
+
+SHOCK_DESCRIPTION = """\
+The shock procedure of spec 8.7: %d shocks of %d G, %d ms half-sine, %d per direction
+(%s), each a monitored window of --window seconds. Before each shock the
+operator arms the machine and presses Enter, then fires at "FIRE NOW" (--yes: the
+machine's own controller times the shocks). Events are tagged with shock number and direction.
+
+%s
+
+examples:
+  tester shock --pins 40 --serial LOT7-0042
+  tester shock --pins 40 --yes --window 3""" % (
+    SHOCKS_PER_DIRECTION * len(DIRECTIONS), SHOCK_PEAK_G, SHOCK_PULSE_MS, SHOCKS_PER_DIRECTION, " ".join(DIRECTIONS),
+    MONITORING)
+
+MONITORING_CODES = exitcodes.MEASURING + (exitcodes.INVALID,)
+
+
 def add_parser(sub):
-    p = sub.add_parser("monitor", help="monitor every contact for discontinuities (>= 1 us) for a time",
-                       description=__doc__)
+    p = add_command(sub, "monitor", "watch every contact for discontinuities for a time",
+                    MONITOR_DESCRIPTION, MONITORING_CODES, cmd_monitor)
     _common(p)
     p.add_argument("--duration", type=duration, required=True, metavar="T", help="how long: 2h, 90m, 30s")
     p.add_argument("--axis", choices=AXES + DIRECTIONS, help="the vibration axis (tags every event)")
-    p.set_defaults(func=cmd_monitor)
 
-    v = sub.add_parser("vibration", help="spec 8.6: contact resistance, X/Y/Z 2 h each monitored, contact resistance",
-                       description=__doc__)
+    v = add_command(sub, "vibration", "spec 8.6: resistance, axes X/Y/Z monitored, resistance",
+                    VIBRATION_DESCRIPTION, MONITORING_CODES, cmd_vibration)
     _common(v)
-    v.add_argument("--axis-duration", type=duration, default=7200, metavar="T", help="time per axis (spec: 2h)")
+    v.add_argument("--axis-duration", type=duration, default=AXIS_DURATION_S, metavar="T",
+                   help="time per axis (spec: %dh)" % (AXIS_DURATION_S // 3600))
     v.add_argument("--sweep", choices=("linear", "log"), default="linear",
                    help="how the 10-55-10 Hz/min sweep is read to tag events (default linear, MIL-STD-202 method 201)")
     v.add_argument("--yes", action="store_true", help="do not prompt the operator between axes (automation)")
     v.add_argument("--resume", metavar="DIR",
                    help="continue the interrupted vibration procedure recorded in DIR from the next axis not completed")
-    v.set_defaults(func=cmd_vibration)
 
-    s = sub.add_parser("shock", help="spec 8.7: 18 shocks (3 per direction +-X +-Y +-Z), each a monitored window",
-                       description=__doc__)
+    s = add_command(sub, "shock", "spec 8.7: 18 shocks, each a monitored window",
+                    SHOCK_DESCRIPTION, MONITORING_CODES, cmd_shock)
     _common(s)
     s.add_argument("--window", type=duration, default=SHOCK_WINDOW_S, metavar="T",
                    help="monitored window per shock, from 'fire now' (default %d s)" % SHOCK_WINDOW_S)
     s.add_argument("--yes", action="store_true",
                    help="do not prompt before each shock (automation: the shock machine is triggered by its own controller)")
-    s.set_defaults(func=cmd_shock)
     return p
 
 
@@ -374,7 +422,7 @@ def cmd_vibration(args):
         rec.set_scenario(scenario)
         rec.data["conditions"] = {
             "procedure": "5861 spec 8.6 vibration", "sweep": "10-55-10 Hz per minute, %s" % sweep, "sweep_mode": sweep,
-            "amplitude_mm_pp": 1.5, "monitor_current_ma": 100, "axis_duration_s": T, "axes": list(AXES),
+            "amplitude_mm_pp": SWEEP_AMPLITUDE_MM_PP, "monitor_current_ma": 100, "axis_duration_s": T, "axes": list(AXES),
             "sweep_reading": "MIL-STD-202 method 201: uniform (linear) 10->55->10 Hz in 1 min" if sweep == "linear"
             else "logarithmic 10->55->10 Hz in 1 min (30 s each way)",
         }
@@ -409,9 +457,9 @@ def _vibration(args, view, scenario, rec, out_dir, stages_dir, T, sweep):
         if ax in done:
             continue
         if i == 0:
-            prompt = "mount the fixture for axis X on the shaker (10-55-10 Hz/min, 1.5 mm p-p)"
+            prompt = "mount the fixture for axis X on the shaker (10-55-10 Hz/min, %s mm p-p)" % SWEEP_AMPLITUDE_MM_PP
         else:
-            prompt = "turn the fixture to axis %s (spec 8.6: 2 h per axis)" % ax
+            prompt = "turn the fixture to axis %s (spec 8.6: %d h per axis)" % (ax, AXIS_DURATION_S // 3600)
         windows.append((T, ax, "axis-%s" % ax, {"axis": ax}, prompt))
     error = interrupted = None
     if windows:
@@ -440,13 +488,13 @@ def cmd_shock(args):
             k += 1
             # One prompt per shock: each window waits for its shock (a person fires it after
             # "fire now"); with --yes the shock machine's own controller times the shocks.
-            prompt = ("shock %d/%d, direction %s (50 G, 11 ms half-sine)%s" % (
-                k, total, d, ": mount the fixture for direction %s" % d if j == 0 else ""),
+            prompt = ("shock %d/%d, direction %s (%d G, %d ms half-sine)%s" % (
+                k, total, d, SHOCK_PEAK_G, SHOCK_PULSE_MS, ": mount the fixture for direction %s" % d if j == 0 else ""),
                 "arm the shock machine, press Enter, then fire at 'FIRE NOW'")
             windows.append((args.window, d, "shock-%02d" % k, {"shock": k, "direction": d, "axis": d[1]}, prompt))
     rec = MonitorRecord("shock", args.pins, args.sim, args.serial, args.lot, args.operator)
     rec.set_scenario(scenario)
-    rec.data["conditions"] = {"procedure": "5861 spec 8.7 shock", "peak_g": 50, "pulse_ms": 11,
+    rec.data["conditions"] = {"procedure": "5861 spec 8.7 shock", "peak_g": SHOCK_PEAK_G, "pulse_ms": SHOCK_PULSE_MS,
                               "shocks_per_direction": SHOCKS_PER_DIRECTION, "directions": list(DIRECTIONS),
                               "window_s": args.window, "monitor_current_ma": 100,
                               "triggered_by": "automation (--yes)" if args.yes else "operator prompt per shock"}

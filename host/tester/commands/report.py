@@ -5,13 +5,29 @@ import json
 import os
 from pathlib import Path
 
+from tester.commands import add_command
 from tester.exitcodes import FixtureError, UsageError
 from tester.records.base import RECORD_NAME
 
 
+DESCRIPTION = """\
+One self-contained HTML page (inline SVG plots, no script, nothing fetched: it opens offline
+and prints) of a result directory or a stored run (its id, or a unique prefix of it), of a
+lot's first-pass yield and Pareto, or of a fixture's drift (a control chart per pin). A
+simulated result says SIMULATED on screen and on every printed page.
+
+usage forms:
+  tester report RUN|DIR [--out FILE.html] | --lot L | --drift --fixture F [--pin N]
+examples:
+  tester report results/<dir>                    writes <dir>/report.html
+  tester report 3fa9c2 --out r.html
+  tester report --lot L7
+  tester report --drift --fixture FX-035a4c2b"""
+
+
 def add_parser(sub):
-    p = sub.add_parser("report", help="an HTML report (plots, no network needed) of a run, a lot's yield or a fixture's drift",
-                       description="tester report RUN|DIR [--out FILE.html] | --lot L | --drift --fixture F [--pin N]")
+    p = add_command(sub, "report", "an HTML report of a run, a lot or a fixture's drift",
+                    DESCRIPTION, func=cmd_report)
     p.add_argument("what", nargs="?", metavar="RUN|DIR", help="a result directory (with record.json), or a stored run's id (or a unique prefix)")
     p.add_argument("--lot", metavar="LOT", help="first-pass yield and Pareto of this lot")
     p.add_argument("--drift", action="store_true", help="control charts per pin of a fixture (with --fixture)")
@@ -21,7 +37,6 @@ def add_parser(sub):
                    help="lot and drift: simulated runs in a section of their own (default), left out, alone or mixed")
     p.add_argument("--out", metavar="FILE.html", help="default: report.html in DIR, else report-<what>.html here")
     p.add_argument("--db", metavar="PATH|URL", help="history database (default $TESTER_DB, else SQLite in the user's data directory)")
-    p.set_defaults(func=cmd_report)
     return p
 
 

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from tester import exitcodes, interrupts
-from tester.commands import common
+from tester.commands import add_command, common
 from tester.exitcodes import OutputError, UsageError
 from tester.firmware import protocol, spec5861
 from tester.fixture import CommandError
@@ -18,14 +18,24 @@ from tester.render import LiveView
 ABORT_WAIT_S = 3.0
 
 
+DESCRIPTION = """\
+Measure a mated 5861 pair: the fixture's self-check, opens and shorts between neighbouring
+pins on both test boards, then the 4-wire contact resistance of every contact and both anchor
+plates against the spec's limits (contacts %.0f mOhm; anchor plates %.0f mOhm initial, %.0f
+mOhm after mechanical or environmental tests). The record goes to a result directory under
+--out (record.json, measurements.csv) and to the history database; the verdict is the exit code.
+
+examples:
+  tester run --pins 40 --serial LOT7-0042 --stage after
+  tester run --pins 40 --sim --scenario scenarios/high-contact-40.toml""" % (
+    spec5861.CONTACT_LIMIT_MOHM, spec5861.ANCHOR_LIMIT_MOHM["initial"], spec5861.ANCHOR_LIMIT_MOHM["after"])
+
+
 def add_parser(sub):
-    p = sub.add_parser(
-        "run",
-        help="measure a mated pair: self-check, opens and shorts, 4-wire contact resistance",
-        description="Measure a mated 5861 pair. " + exitcodes.SUMMARY,
-    )
+    p = add_command(sub, "run", "measure a pair: self-check, shorts, 4-wire resistance",
+                    DESCRIPTION, exitcodes.MEASURING, run)
     p.add_argument("--pins", type=int, required=True, metavar="N", help="positions of the connector (even, 10 and up)")
-    p.add_argument("--stage", choices=spec5861.STAGES, default="initial", help="anchor plate limit: 20 mOhm initial, 30 mOhm after")
+    p.add_argument("--stage", choices=spec5861.STAGES, default="initial", help="which anchor plate limit applies (default initial)")
     p.add_argument("--current-ma", type=int, metavar="I", help="test current (default %d mA)" % spec5861.LLCR_CURRENT_MA_DEFAULT)
     p.add_argument("--serial", metavar="SN", help="the connector pair's serial number (stored in the record)")
     p.add_argument("--json", action="store_true", help="print the JSON record on stdout (the live view goes to stderr)")
@@ -37,7 +47,6 @@ def add_parser(sub):
     )
     common.add_record_args(p)
     common.add_connection_args(p)
-    p.set_defaults(func=run)
     return p
 
 

@@ -1,21 +1,30 @@
-"""`tester sim`: run a simulated fixture in the foreground and print its port, until Ctrl-C.
-
-Then, from another terminal: `tester run --pins 40 --port PORT` (every result it gives is
-marked simulated: the fixture says so in its hello)."""
+"""`tester sim`: run a simulated fixture in the foreground and print its port, until Ctrl-C."""
 
 import sys
 import time
 
-from tester.commands import common
+from tester import exitcodes
+from tester.commands import add_command, common
 from tester.scenario import default, load
+
+DESCRIPTION = """\
+Run a SIMULATED fixture in the foreground until Ctrl-C: the real firmware on the MicroPython
+interpreter, the simulated hardware behind a pseudo-terminal. It prints its port; any tester
+command, or mpremote, then talks to it as to a fixture on USB. Every result it gives is marked
+simulated (the fixture says so in its hello).
+
+examples:
+  tester sim --scenario scenarios/open-contact-40.toml
+  tester run --pins 40 --port /dev/pts/7      (from another terminal: the port it printed)
+  mpremote connect /dev/pts/7 resume"""
 
 
 def add_parser(sub):
-    p = sub.add_parser("sim", help="run a SIMULATED fixture in the foreground and print its port")
+    p = add_command(sub, "sim", "run a SIMULATED fixture and print its port", DESCRIPTION,
+                    exitcodes.TOOLS, run)
     p.add_argument("--scenario", metavar="FILE", help="TOML file describing the simulated connector")
     p.add_argument("--pins", type=int, metavar="N", help="positions (default: the scenario's, else 40)")
     p.add_argument("--workdir", metavar="DIR", help="keep the simulated fixture's files here (default: a temporary directory, removed at the end)")
-    p.set_defaults(func=run)
     return p
 
 
@@ -44,4 +53,4 @@ def run(args):
             print("stopped")
             return 0
         print("the simulated fixture exited; log tail:\n%s" % sim.log_tail(), file=sys.stderr)
-        return 3
+        return exitcodes.FIXTURE
