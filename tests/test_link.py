@@ -3,7 +3,7 @@
 import pytest
 
 from tester.firmware import protocol
-from tester.link import Link, LinkError
+from tester.link import Link, LinkError, LinkLost
 
 
 class FakePort:
@@ -95,8 +95,25 @@ def test_reset_stats_counts_from_the_handshake():
 
 def test_port_that_fails_is_link_lost():
     link = Link(FakePort(b"", fail_after=2))
-    with pytest.raises(LinkError, match="lost"):
+    with pytest.raises(LinkLost, match="lost"):
         link.read_frame(5.0)
+
+
+def test_silence_is_a_link_error_not_a_lost_port():
+    # monitoring reopens the port after LinkLost; silence must end the command instead
+    link = Link(FakePort(b""))
+    with pytest.raises(LinkError) as e:
+        link.read_frame(0.05)
+    assert not isinstance(e.value, LinkLost)
+
+
+def test_write_to_a_vanished_port_is_link_lost():
+    class Gone(FakePort):
+        def write(self, b):
+            raise OSError(19, "No such device")
+
+    with pytest.raises(LinkLost, match="lost while sending STATUS"):
+        Link(Gone()).send("STATUS")
 
 
 def test_link_error_is_exit_3():
