@@ -1,8 +1,8 @@
 """A session with one fixture: handshake, commands, the frames of a run.
 
-Every CLI command (`run`, later `monitor`, `vibration`, `shock`, `calibrate`) works through a
-`Fixture`: it owns the `Link`, knows what the fixture said in its hello, and turns the
-fixture's `err` replies into exceptions.
+Every CLI command that talks to a fixture (`run`, `monitor`, `vibration`, `shock`, `calibrate`,
+`flash`'s check after the deploy) works through a `Fixture`: it owns the `Link`, knows what the
+fixture said in its hello, and turns the fixture's `err` replies into exceptions.
 """
 
 import time
@@ -158,7 +158,7 @@ class Fixture:
                 self._unsolicited(f)
                 continue
             if f.kind == protocol.K_ERR:
-                if f.get("code") == getattr(protocol, "E_CAL", None):
+                if f.get("code") == protocol.E_CAL:
                     raise CommandError(
                         "RUN",
                         f.get("code"),
