@@ -15,8 +15,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tester.history import schema
+from tester.records import run as run_record
 from tester.records.base import RECORD_NAME
-KIND_OF_RECORD = {"contact_resistance": "run"}  # the record's kind -> the database's
+KIND_OF_RECORD = {run_record.KIND: "run"}  # the record's kind -> the database's
 
 
 def canonical(data):

@@ -5,9 +5,11 @@ vibration, shock); render_lot and render_drift take the plain dicts tester.histo
 returns. Plots are matplotlib SVG inline; the page needs no network and no script.
 """
 
+from tester.records import run as run_record
+
 from . import contact
 
-RUN_KINDS = ("contact_resistance", "run")
+RUN_KINDS = (run_record.KIND, "run")  # a record's kind, the history database's
 
 
 def render(record, directory=None, stages=None):
