@@ -1,0 +1,305 @@
+// The station panel: one tile per fixture, kept up to date by the station's event stream
+// (/api/events: a "snapshot", then "tiles" with what changed). No library, nothing fetched
+// from elsewhere: the line may have no internet.
+"use strict";
+
+const ICONS = {PASS: "\u2714", FAIL: "\u2716", ERROR: "!", INVALID: "?", ABORTED: "\u25A0", RUNNING: "\u25B6",
+  MONITORING: "\u25C9", IDLE: "", CONNECTING: "\u2026", GONE: "\u23CF", REFUSED: "\u26D4", "NO ANSWER": "\u231B"};
+const state = {station: {}, tiles: new Map(), skew: 0};
+const tilesEl = document.getElementById("tiles");
+
+function h(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const k of kids.flat()) {
+    if (k === null || k === undefined || k === false) continue;
+    e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+  }
+  return e;
+}
+
+function svg(tag, attrs, ...kids) {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  for (const k of kids.flat()) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+  return e;
+}
+
+function hms(s) {
+  s = Math.max(0, Math.round(s || 0));
+  const p = n => String(n).padStart(2, "0");
+  return p(Math.floor(s / 3600)) + ":" + p(Math.floor(s / 60) % 60) + ":" + p(s % 60);
+}
+
+function ns(v) {
+  if (!v) return "0";
+  return v >= 1000 ? (v / 1000).toFixed(v >= 10000 ? 0 : 1) + " \u00B5s" : v + " ns";
+}
+
+function clock(t) {
+  return t ? new Date(t * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", second: "2-digit"}) : "";
+}
+
+function ago(t) {
+  const s = Math.max(0, Date.now() / 1000 - state.skew - t);
+  if (s < 60) return Math.round(s) + " s";
+  if (s < 3600) return Math.round(s / 60) + " min";
+  return (s / 3600).toFixed(1) + " h";
+}
+
+function pinsText(failed) {
+  return (failed || []).map(String).join(", ");
+}
+
+// -- a tile ------------------------------------------------------------------------------------
+
+function render(t) {
+  const disp = t.display;
+  const cls = "tile d-" + disp.replace(/ /g, "_");
+  const sim = t.simulated ? h("span", {class: "badge sim", title: "a simulated fixture: not real hardware"}, "SIMULATED") : null;
+  const head = h("div", {class: "head"},
+    h("span", {class: "fid"}, t.fixture_id || "port"), sim, h("span", {class: "port"}, t.port || ""));
+  const icon = ICONS[disp] || "";
+  const big = h("div", {class: "big" + (disp.length > 8 ? " small-word" : ""), "data-display": disp},
+    icon ? h("span", {class: "icon", "aria-hidden": "true"}, icon) : null, h("span", {class: "word"}, disp));
+  const body = [head, big];
+  const last = (t.results || [])[0];
+  const job = t.job;
+
+  if (t.state === "busy" && job && job.kind === "run" && t.progress) {
+    const p = t.progress;
+    const frac = p.total ? Math.min(1, p.done / p.total) : 0;
+    body.push(h("div", {class: "sub"}, (job.source === "button" ? "START button" : "started from the " + job.source) +
+      " \u00B7 " + p.positions + " positions, stage " + p.stage + (p.serial ? " \u00B7 serial " + p.serial : "")));
+    body.push(h("div", {class: "progress"}, h("div", {class: "fill", style: "width:" + (100 * frac).toFixed(1) + "%"}),
+      h("span", {class: "label"}, p.done + " / " + p.total + " measured \u00B7 " + (p.step || ""))));
+    if (p.failed && p.failed.length)
+      body.push(h("div", {class: "why"}, "failing so far: ", h("span", {class: "pins failing-pins"}, pinsText(p.failed))));
+  } else if (t.monitor && (t.state === "busy" || (last && last.kind === "monitor"))) {
+    body.push(monitorView(t));
+  }
+  if (t.state !== "busy" && last) {
+    if (last.verdict === "FAIL" && last.failed && last.failed.length) {
+      body.push(h("div", {class: "why"}, last.kind === "monitor" ? "events on pins " : "failing pins ",
+        h("span", {class: "pins failing-pins"}, pinsText(last.failed))));
+    }
+    const reasons = (last.failures || []).slice(0, 4);
+    if (reasons.length) body.push(h("ul", {class: "sub reasons"}, reasons.map(r => h("li", {}, r))));
+    if (last.error && last.verdict !== "PASS") body.push(h("div", {class: "sub error"}, last.error));
+  }
+  if (t.state === "refused" || t.state === "gone" || t.state === "silent") {
+    body.push(h("div", {class: "why reason"}, t.reason || ""));
+    if (t.fix) body.push(h("div", {class: "fix"}, "fix: " + t.fix));
+  }
+  body.push(h("div", {class: "sub"}, status(t)));
+  body.push(actions(t));
+  if (t.results && t.results.length) body.push(h("ol", {class: "results"}, t.results.map(resultRow)));
+  if (t.log && t.log.length) body.push(h("ul", {class: "log"}, t.log.slice(-4).map(l => h("li", {}, clock(l.t) + " " + l.msg))));
+  return h("section", {class: cls, "data-key": t.key, "data-state": t.state, "data-display": disp,
+    "data-simulated": t.simulated ? "1" : "0"}, body);
+}
+
+function status(t) {
+  const bits = [];
+  if (t.state === "idle") bits.push("ready" + (t.can_press || !t.simulated ? " for START" : "") + " \u00B7 idle " + ago(t.since));
+  if (t.state === "gone") bits.push("gone " + ago(t.since) + " ago");
+  if (t.firmware) bits.push("firmware " + t.firmware);
+  if (t.lid_closed === false) bits.push("LID OPEN");
+  if (t.calibration && t.calibration.state && t.calibration.state !== "valid") bits.push("calibration " + t.calibration.state);
+  return bits.join(" \u00B7 ");
+}
+
+function monitorView(t) {
+  const m = t.monitor;
+  const link = m.link || {};
+  const lost = Object.keys(m.lost || {});
+  const bad = link.lost || link.garbled || lost.length;
+  const health = h("span", {class: "health" + (bad ? " bad" : "")}, "link: " + (link.frames || 0) + " frames, " +
+    (link.lost || 0) + " lost, " + (link.garbled || 0) + " garbled, " + (m.reconnects || 0) + " reconnect(s)" +
+    (lost.length ? "; fixture lost " + lost.join(", ") : ""));
+  const figures = h("div", {class: "figures"},
+    h("span", {class: "elapsed"}, "elapsed ", h("b", {}, hms(m.elapsed_s)), " / " + hms(m.seconds)),
+    h("span", {}, "events ", h("b", {"data-events": m.events}, m.events)),
+    h("span", {}, "glitches ", h("b", {}, m.glitches)),
+    h("span", {}, "longest ", h("b", {"data-longest": m.longest_ns}, ns(m.longest_ns))),
+    m.axis ? h("span", {}, "axis ", h("b", {}, m.axis)) : null);
+  const chans = Object.entries(m.channels || {}).sort((a, b) => (b[1].events - a[1].events) || (a[0] - b[0])).slice(0, 8);
+  const table = chans.length ? h("table", {class: "channels"},
+    h("tr", {}, h("th", {}, "ch"), h("th", {}, "pins"), h("th", {}, "events"), h("th", {}, "glitches"), h("th", {}, "longest")),
+    chans.map(([ch, c]) => h("tr", {class: c.events ? "failing" : "", "data-channel": ch},
+      h("td", {}, ch), h("td", {}, (c.pins || []).join("-")), h("td", {}, c.events), h("td", {}, c.glitches), h("td", {}, ns(c.longest_ns)))))
+    : null;
+  return h("div", {class: "mon"}, figures, health, table, timeline(m));
+}
+
+function timeline(m) {
+  // Events along the window (x: seconds), one row per channel that had one; a line at "now".
+  const W = 600, H = 84, L = 44, R = 6, T = 6, B = 16;
+  const rows = [...new Set((m.timeline || []).map(e => e.ch))].sort((a, b) => a - b).slice(0, 6);
+  const span = Math.max(m.seconds || 1, 1);
+  const x = s => L + (W - L - R) * Math.min(1, Math.max(0, s / span));
+  const rh = (H - T - B) / Math.max(rows.length, 1);
+  const parts = [svg("line", {class: "axis", x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: "#999"})];
+  parts.push(svg("text", {x: L, y: H - 3}, "0 s"), svg("text", {x: W - R - 40, y: H - 3}, span + " s"));
+  rows.forEach((ch, i) => parts.push(svg("text", {x: 2, y: T + rh * i + rh / 2 + 4}, "ch " + ch)));
+  for (const e of m.timeline || []) {
+    const i = rows.indexOf(e.ch);
+    if (i < 0) continue;
+    parts.push(svg("rect", {class: "ev", x: x(e.t_s) - 1.5, y: T + rh * i + 2, width: 3, height: Math.max(rh - 4, 3),
+      "data-n": e.n}, svg("title", {}, "event #" + e.n + " ch " + e.ch + " pins " + (e.pins || []).join("-") + " at " +
+      e.t_s + " s, " + ns(e.len_ns))));
+  }
+  parts.push(svg("line", {class: "now", x1: x(m.elapsed_s), x2: x(m.elapsed_s), y1: T, y2: H - B}));
+  return svg("svg", {class: "timeline", viewBox: "0 0 " + W + " " + H, preserveAspectRatio: "none", role: "img",
+    "aria-label": "events timeline"}, parts);
+}
+
+function resultRow(r) {
+  const v = r.verdict || "none";
+  const what = r.kind === "monitor" ? "monitor " + (r.params.seconds || "") + " s" : "run" + (r.source === "button" ? " (START)" : "");
+  return h("li", {"data-verdict": v, "data-job": r.id},
+    h("span", {class: "v v-" + v}, r.verdict || "NO RESULT"),
+    h("span", {}, clock(r.ended || r.created)),
+    h("span", {}, what),
+    r.params && r.params.serial ? h("span", {}, r.params.serial) : null,
+    r.failed && r.failed.length ? h("span", {class: "pins"}, "pins " + pinsText(r.failed)) : null,
+    r.simulated ? h("span", {class: "sim"}, "SIMULATED") : null,
+    r.report_url ? h("a", {href: r.report_url, target: "_blank", rel: "noopener"}, "report") : null);
+}
+
+function actions(t) {
+  const b = [];
+  const idle = t.state === "idle";
+  if (idle) {
+    b.push(h("button", {class: "run", onclick: () => openDialog(t, "run")}, "Run\u2026"));
+    b.push(h("button", {class: "monitor", onclick: () => openDialog(t, "monitor")}, "Monitor\u2026"));
+    if (t.can_press) b.push(h("button", {class: "press", title: "press START on this simulated fixture's panel",
+      onclick: () => post("/api/fixtures/" + encodeURIComponent(t.key) + "/press")}, "Press START (simulated)"));
+  }
+  if (t.state === "busy") b.push(h("button", {class: "stop", onclick: () => {
+    if (confirm("Stop the " + (t.job ? t.job.kind : "job") + " on " + t.key + "? Its record is kept, verdict ABORTED."))
+      post("/api/fixtures/" + encodeURIComponent(t.key) + "/stop");
+  }}, "Stop"));
+  if (t.state === "refused") b.push(h("button", {class: "retry", onclick: () => post("/api/ports/retry", {port: t.port})}, "Retry"));
+  return h("div", {class: "actions"}, b);
+}
+
+// -- requests ----------------------------------------------------------------------------------
+
+async function post(url, data) {
+  try {
+    const r = await fetch(url, {method: "POST", headers: {"Content-Type": "application/json", "X-Tester-Source": "panel"},
+      body: JSON.stringify(data || {})});
+    if (!r.ok) {
+      const j = await r.json().catch(() => ({error: r.statusText}));
+      toast(j.error || ("HTTP " + r.status));
+    }
+  } catch (e) {
+    toast("the station does not answer: " + e);
+  }
+}
+
+let toastTimer = null;
+function toast(msg) {
+  const el = document.getElementById("toast");
+  el.textContent = msg;
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.hidden = true; }, 8000);
+}
+
+const dialog = document.getElementById("job-dialog");
+const form = document.getElementById("job-form");
+let dialogFor = null;
+
+function openDialog(t, kind) {
+  dialogFor = {key: t.key, kind: kind};
+  dialog.className = "kind-" + kind;
+  document.getElementById("job-title").textContent = (kind === "run" ? "Run on " : "Monitor on ") + t.key;
+  const last = (t.results || []).find(r => r.params && r.params.pins);
+  form.pins.value = state.station.pins || (last && last.params.pins) || 40;
+  form.stage.value = state.station.stage || "initial";
+  form.serial.value = "";
+  dialog.showModal();
+}
+
+dialog.addEventListener("close", () => {
+  if (dialog.returnValue !== "go" || !dialogFor) return;
+  const data = {pins: parseInt(form.pins.value, 10)};
+  if (form.serial.value.trim()) data.serial = form.serial.value.trim();
+  if (dialogFor.kind === "run") data.stage = form.stage.value;
+  else data.seconds = parseInt(form.seconds.value, 10);
+  post("/api/fixtures/" + encodeURIComponent(dialogFor.key) + "/" + dialogFor.kind, data);
+});
+
+// -- the event stream --------------------------------------------------------------------------
+
+function draw(keys) {
+  const ordered = [...state.tiles.values()].sort((a, b) =>
+    ((a.fixture_id === null) - (b.fixture_id === null)) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const want = new Set(ordered.map(t => t.key));
+  for (const el of [...tilesEl.children]) if (!want.has(el.dataset.key)) el.remove();
+  let prev = null;
+  for (const t of ordered) {
+    let el = tilesEl.querySelector('section[data-key="' + CSS.escape(t.key) + '"]');
+    if (!el || !keys || keys.has(t.key)) {
+      const fresh = render(t);
+      if (el) el.replaceWith(fresh); else tilesEl.append(fresh);
+      el = fresh;
+    }
+    if (prev ? prev.nextSibling !== el : tilesEl.firstChild !== el) {
+      if (prev) prev.after(el); else tilesEl.prepend(el);
+    }
+    prev = el;
+  }
+  document.getElementById("empty").hidden = state.tiles.size > 0;
+  document.getElementById("sim-banner").hidden = ![...state.tiles.values()].some(t => t.simulated);
+  window.stationUpdated = Date.now();
+}
+
+function header() {
+  const s = state.station;
+  const bits = [];
+  if (s.operator) bits.push("operator " + s.operator);
+  if (s.lot) bits.push("lot " + s.lot);
+  if (s.pins) bits.push("START runs " + s.pins + " positions, " + (s.stage || "initial"));
+  bits.push("results in " + s.out);
+  document.getElementById("settings").textContent = bits.join(" \u00B7 ");
+}
+
+function live(on) {
+  const el = document.getElementById("live");
+  el.textContent = on ? "live" : "reconnecting\u2026";
+  el.className = "live " + (on ? "on" : "off");
+}
+
+function connect() {
+  const es = new EventSource("/api/events");
+  es.addEventListener("open", () => live(true));
+  es.addEventListener("error", () => live(false));
+  es.addEventListener("snapshot", ev => {
+    const d = JSON.parse(ev.data);
+    state.station = d.station || {};
+    state.skew = Date.now() / 1000 - d.t;
+    state.tiles = new Map(d.tiles.map(t => [t.key, t]));
+    header();
+    live(true);
+    draw(null);
+  });
+  es.addEventListener("tiles", ev => {
+    const d = JSON.parse(ev.data);
+    const keys = new Set();
+    for (const t of d.tiles) { state.tiles.set(t.key, t); keys.add(t.key); }
+    for (const k of d.removed) state.tiles.delete(k);
+    draw(keys);
+  });
+}
+
+// durations ("idle 3 min") move on between updates
+setInterval(() => { if (!dialog.open) draw(null); }, 5000);
+connect();

@@ -1,0 +1,318 @@
+"""What a worker does on its fixture: a contact resistance run (asked over HTTP, or started by
+the operator's START button and streamed by the fixture) and a monitoring window.
+
+The records are the ones `tester run` and `tester monitor` write (tester.records: RunRecord,
+MonitorRecord; tester.monitor_session.Monitor for the window): the same result directory,
+files, verdict and history row; only the live view differs (the panel's tile instead of the
+terminal). A job stopped (the panel's STOP, the station shutting down) ends as `tester run`
+ends on Ctrl-C: ABORT or MSTOP to the fixture, what was measured kept, verdict ABORTED.
+"""
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from tester.calibration import today
+from tester.commands import common
+from tester.commands.monitor import VERDICT_EXIT
+from tester.exitcodes import FIXTURE, FixtureError, OutputError, UsageError, signal_exit_code
+from tester.firmware import protocol
+from tester.fixture import CommandError
+from tester.link import LinkError
+from tester.monitor_session import Monitor
+from tester.records.base import result_dir_name, write_or_rescue, write_text
+from tester.records.monitor import MonitorRecord
+from tester.records.run import RunRecord
+
+ABORT_WAIT_S = 3.0  # as tester run: how long the fixture has to confirm an ABORT
+TIMELINE_EVENTS = 60
+
+
+class StopRequested(Exception):
+    """Raised inside a job when it is asked to stop; `reason` goes into the record's
+    interrupted_by ("SIGTERM", "SIGINT", "panel STOP")."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def check_stop(job):
+    if job.stop_reason:
+        raise StopRequested(job.stop_reason)
+
+
+# -- a run ------------------------------------------------------------------------------------
+
+
+def run(worker, job, first=None):
+    """A contact resistance run. `first`: the `run` frame of a run the fixture started itself
+    (START button, id 0), already read; otherwise RUN is sent with the job's parameters."""
+    fx, st = worker.fx, worker.settings
+    p = job.params
+    button = first is not None
+    if button:
+        positions = first.get("positions")
+        stage = first.get("stage") or "initial"
+        serial = first.get("serial")
+    else:
+        positions, stage, serial = p["pins"], p.get("stage") or "initial", p.get("serial")
+    record = RunRecord(positions, stage, serial=serial, simulated=fx.simulated, lot=st.lot, operator=st.operator)
+    record.set_fixture(fx.hello, fx.info())
+    record.set_scenario(worker.scenario)
+    job.simulated = record.data["simulated"]
+    out_dir = common.unique_dir(Path(st.out) / result_dir_name(record.started_dt, serial, fx.info().get("id"), job.simulated))
+    record.data["error"] = "run in progress (no final result yet)"
+    try:
+        write_or_rescue(record.write, out_dir)
+    except OutputError as e:
+        if not button:  # as tester run: nothing is started when its record cannot be written
+            return _refused(worker, job, e)
+        worker.note("warning: %s" % e.msg)  # the fixture runs anyway: the final write tries again
+    worker.start_progress(job, {"done": 0, "total": positions + 2, "step": "starting", "failed": [], "positions": positions,
+                                "stage": stage, "serial": serial})
+    fx.link.reset_stats(seq=fx.link.stats.last_seq)  # this run's link health, not the connection's
+    worker.on_log = lambda f: record.add_frame(f)
+    error = interrupted = None
+    run_id = 0 if button else None
+    try:
+        if button:
+            record.add_frame(first)
+        else:
+            run_id = fx.start_run(positions, stage, p.get("current_ma"), serial, today(), p.get("allow_expired_cal"))
+        for f in worker.run_frames(run_id, job):
+            if f.kind == protocol.K_HELLO:  # the fixture booted again: this run is over
+                raise LinkError("the fixture restarted during the run (reset cause %s)" % f.get("reset_cause"))
+            record.add_frame(f)
+            worker.run_progress(job, f)
+    except StopRequested as e:
+        interrupted = e.reason
+        worker.note("%s: aborting the run" % e.reason)
+        _abort(worker, run_id, record)
+    except LinkError as e:
+        error = "link lost: %s" % e.msg
+        if worker.sim is not None and not worker.sim.alive():
+            error += " (the simulated fixture exited; see sim.log)"
+    except (CommandError, UsageError) as e:  # the fixture refused the run
+        error = e.msg
+    finally:
+        worker.on_log = None
+    record.data["error"] = None
+    record.set_link(fx.link.stats, fx.link.noise)
+    record.finish(error=error, interrupted=interrupted)
+    out_dir = _write(worker, job, record, out_dir)
+    job.failed = list(record.data.get("failed") or [])
+    job.failures = record.failures()
+    return _done(worker, job, record.data, out_dir, record.exit_code())
+
+
+def _abort(worker, run_id, record):
+    """As tester run on Ctrl-C: ABORT (the fixture opens every relay), collect what is left."""
+    if run_id is None:
+        return
+    fx = worker.fx
+    fx.abort()
+    deadline = time.monotonic() + ABORT_WAIT_S
+    try:
+        while time.monotonic() < deadline:
+            f = fx.link.read_frame(max(0.05, deadline - time.monotonic()))
+            if f.id == run_id and f.kind != protocol.K_HELLO:
+                record.add_frame(f)
+                if f.kind == protocol.K_DONE:
+                    return
+    except LinkError:
+        pass
+    worker.note("the fixture did not confirm the abort")
+
+
+# -- a monitoring window ------------------------------------------------------------------------
+
+
+class _TileView:
+    """What tester.monitor_session.Monitor says (link lost, reconnecting) goes to the tile's
+    log; a stop requested meanwhile ends the window."""
+
+    def __init__(self, worker, job):
+        self.worker, self.job = worker, job
+
+    def line(self, text=""):
+        self.worker.note(text)
+        check_stop(self.job)
+
+
+def monitor(worker, job):
+    fx, st = worker.fx, worker.settings
+    p = job.params
+    pins, seconds, serial, axis = p["pins"], int(p["seconds"]), p.get("serial"), p.get("axis")
+    rec = MonitorRecord("monitor", pins, fx.simulated, serial, st.lot, st.operator)
+    rec.set_scenario(worker.scenario)
+    rec.data["conditions"] = {"duration_s": seconds, "axis": axis}
+    rec.set_fixture(fx.hello, fx.info())
+    job.simulated = rec.data["simulated"]
+    try:
+        rec.data["calibration"] = common.check_calibration(fx, p.get("allow_expired_cal"), "tester monitor")
+    except FixtureError as e:  # as tester monitor: refused before anything is measured, no record
+        return _refused(worker, job, e)
+    out_dir = common.unique_dir(Path(st.out) / (result_dir_name(rec.started_dt, serial, fx.info().get("id"), job.simulated)
+                                                + "-monitor"))
+    rec.data["error"] = "in progress"
+    try:
+        write_or_rescue(rec.write, out_dir)
+    except OutputError as e:
+        return _refused(worker, job, e)
+    live = worker.start_monitor(job, seconds)
+    mon = Monitor(fx, pins, _TileView(worker, job), st.reconnect_timeout, st.timeout)
+    label = "monitor-%s" % axis if axis else "monitor"
+    error = interrupted = None
+
+    def on_event(w, ev):
+        with worker.model.lock:
+            live.event(w, ev)
+            worker.changed()
+        check_stop(job)
+
+    def on_status(w, s):
+        with worker.model.lock:
+            live.status(w, s, fx.link.stats)
+            worker.changed()
+        check_stop(job)
+
+    def on_mon(w):
+        with worker.model.lock:
+            live.started(w)
+            worker.changed()
+
+    try:
+        check_stop(job)
+        w = mon.window(seconds, axis, label, {"axis": axis or ""}, on_event, on_status, on_mon=on_mon)
+        rec.add_window(w)
+        with worker.model.lock:
+            live.status(w, w.done or {}, fx.link.stats)
+            live.d["verdict"] = w.verdict()
+            worker.changed()
+        if w.verdict() == protocol.ERROR:
+            error = "%s ended as ERROR: %s" % (label, "; ".join(w.problems()))
+    except StopRequested as e:
+        interrupted = e.reason
+        worker.note("%s: stopping the monitoring (MSTOP), keeping what was measured" % e.reason)
+        w = mon.stop(interrupted)
+        if w is not None:
+            rec.add_window(w)
+    except (LinkError, CommandError) as e:
+        error = e.msg
+        if worker.sim is not None and not worker.sim.alive():
+            error += " (the simulated fixture exited)"
+        w = mon.current
+        if w is not None:
+            w.error = error
+            rec.add_window(w)
+    rec.data["host_ingest"] = {"frames": mon.frames_decoded}
+    rec.finish(error, interrupted)
+    out_dir = _write(worker, job, rec, out_dir)
+    d = rec.data
+    job.failed = sorted({pin for f in d.get("failing") or [] for pin in f.get("pins") or []})
+    job.failures = ["channel %d (pins %s): %d event(s) >= 1 us, longest %d ns"
+                    % (f["channel"], "-".join(str(x) for x in f["pins"]), f["failures"], f["longest_ns"])
+                    for f in d.get("failing") or []]
+    for wd in d["windows"]:
+        job.failures += ["%s: %s" % (wd.get("label") or "window", x) for x in wd.get("problems") or []]
+    if interrupted:
+        code = signal_exit_code(interrupted)
+    elif error and d["verdict"] != protocol.INVALID:
+        code = FIXTURE
+    else:
+        code = VERDICT_EXIT[d["verdict"]]
+    return _done(worker, job, d, out_dir, code)
+
+
+class MonitorProgress:
+    """The live state of a monitoring tile: elapsed time, events per channel, the longest,
+    link health and the last events for the timeline. Its dict is the tile's `monitor`."""
+
+    def __init__(self, seconds):
+        self.d = {"seconds": seconds, "elapsed_s": 0.0, "events": 0, "glitches": 0, "longest_ns": 0,
+                  "channels": {}, "timeline": [], "reconnects": 0, "link": {}, "lost": {}, "verdict": None, "axis": None}
+
+    def started(self, w):
+        self.d["axis"] = w.axis
+        self.d["pins_of"] = {str(ch): pins for ch, pins in (w.mon or {}).get("channels", [])}
+
+    def event(self, w, ev):
+        d = self.d
+        d["events"] = len(w.events)
+        ch = str(ev.get("ch"))
+        c = d["channels"].setdefault(ch, {"pins": ev.get("pins"), "events": 0, "glitches": 0, "longest_ns": 0})
+        c["events"] += 1
+        c["longest_ns"] = max(c["longest_ns"], int(ev.get("len_ns") or 0))
+        d["longest_ns"] = max(d["longest_ns"], int(ev.get("len_ns") or 0))
+        d["timeline"].append({"t_s": round((ev.get("t_us") or 0) / 1e6, 3), "ch": ev.get("ch"), "pins": ev.get("pins"),
+                              "len_ns": ev.get("len_ns"), "n": ev.get("n")})
+        del d["timeline"][:-TIMELINE_EVENTS]
+
+    def status(self, w, s, link_stats):
+        d = self.d
+        d["elapsed_s"] = round((s.get("elapsed_ms") or 0) / 1000.0, 1)
+        fails, glitches, longest = s.get("failures") or [], s.get("glitches") or [], s.get("longest_ns") or []
+        pins_of = d.get("pins_of") or {}
+        for i, n in enumerate(fails):
+            g = glitches[i] if i < len(glitches) else 0
+            if not n and not g:
+                continue
+            c = d["channels"].setdefault(str(i), {"pins": pins_of.get(str(i)), "events": 0, "glitches": 0, "longest_ns": 0})
+            c["events"] = max(c["events"], n)
+            c["glitches"] = g
+            c["longest_ns"] = max(c["longest_ns"], longest[i] if i < len(longest) else 0)
+        d["events"] = max(len(w.events), s.get("events") or 0)
+        d["glitches"] = sum(glitches)
+        d["longest_ns"] = max([d["longest_ns"]] + list(longest))
+        d["reconnects"] = len(w.disconnects)
+        tot = w.link_totals()
+        cur = link_stats.as_dict()
+        d["link"] = {k: tot.get(k, 0) + cur.get(k, 0) for k in ("frames", "lost", "garbled")}
+        d["lost"] = {k: v for k, v in (s.get("lost") or {}).items() if v}
+
+
+# -- the end of a job -------------------------------------------------------------------------------
+
+
+def _write(worker, job, record, out_dir):
+    """The final record, as tester run writes it: the directory (or the rescue directory when
+    the disk fails), the simulated fixture's log, then report.html (--html) and the history
+    database. Returns the directory written (or None)."""
+    try:
+        out_dir = write_or_rescue(record.write, out_dir)
+    except OutputError as e:
+        worker.note("error: %s" % e.msg)
+        job.error = e.msg
+        out_dir = e.rescue_dir
+    if worker.sim is not None and out_dir is not None:
+        try:
+            write_text(Path(out_dir) / "sim.log", worker.sim.log_tail(400) + "\n")
+        except OSError:
+            pass
+    st = worker.settings
+    common.keep_record(SimpleNamespace(html=st.html, db=st.db), record.data, out_dir)
+    return out_dir
+
+
+def _done(worker, job, data, out_dir, code):
+    job.verdict = data.get("verdict")
+    job.error = job.error or data.get("error")
+    job.exit_code = code
+    if out_dir is not None:
+        try:
+            job.result_dir = str(Path(out_dir).resolve().relative_to(Path(worker.settings.out).resolve()))
+        except ValueError:  # a rescue directory outside --out: named in the error
+            job.result_dir = None
+            job.error = (job.error or "") + " (record kept in %s)" % out_dir
+    return job
+
+
+def _refused(worker, job, err):
+    """Nothing was measured (no record): the job ends with the reason and the exit code
+    `tester run`/`monitor` would give (a TesterError's)."""
+    job.verdict = None
+    job.error = err.msg
+    job.exit_code = err.code
+    worker.note(err.msg)
+    return job
