@@ -47,6 +47,10 @@ def add_parser(sub):
     )
     common.add_record_args(p)
     common.add_connection_args(p)
+    g = p.add_argument_group("on a station (tester station)")
+    g.add_argument("--station", metavar="URL", help="ask a running tester station to run it (nothing starts here)")
+    g.add_argument("--fixture", metavar="ID", help="with --station: the fixture's id, as on the station's panel")
+    g.add_argument("--token", metavar="T", help="with --station: the station's token (or $TESTER_STATION_TOKEN)")
     return p
 
 
@@ -62,6 +66,10 @@ def validate(args):
 
 
 def run(args):
+    if getattr(args, "station", None) or getattr(args, "fixture", None):
+        from tester.station.client import run_on_station
+
+        return run_on_station(args)
     view = LiveView(stream=sys.stderr if args.json else sys.stdout)
     scenario = validate(args)
     with common.session(args, scenario) as (fx, sim):

@@ -54,8 +54,8 @@ _RESYNC, _CLOSE = object(), object()
 
 
 def is_loopback(host):
-    if host in ("localhost", ""):
-        return host == "localhost"
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
@@ -215,7 +215,9 @@ def create_app(station, token=None):
         return submit
 
     async def stop(request):
-        job = station.stop_job(request.path_params["fid"])
+        reason = (await body(request)).get("reason")  # a client stopped by a signal passes its name
+        reason = reason if reason in ("SIGINT", "SIGTERM", "SIGHUP") else "panel STOP"
+        job = station.stop_job(request.path_params["fid"], reason)
         return JSONResponse(job.as_dict(), status_code=202)
 
     async def press(request):
