@@ -17,7 +17,7 @@ import time
 from datetime import datetime
 
 from tester import exitcodes, interrupts
-from tester.commands import common
+from tester.commands import add_command, common
 from tester.exitcodes import UsageError
 from tester.firmware import spec5861
 
@@ -25,10 +25,18 @@ TOKEN_ENV = "TESTER_STATION_TOKEN"
 DEFAULT_LISTEN = "127.0.0.1:8765"
 MAX_SIMS = 16
 
+DESCRIPTION = __doc__ + """
+
+examples:
+  tester station                      every fixture found by its USB identity, panel on %s
+  tester station --sim 3 --pins 40    three SIMULATED fixtures
+  tester station --listen 0.0.0.0:8765 --lot L7    the line's network, the token from $%s""" % (
+    DEFAULT_LISTEN, TOKEN_ENV)
+
 
 def add_parser(sub):
-    p = sub.add_parser("station", help="serve every fixture of this PC: START presses recorded, a live web panel",
-                       description=__doc__)
+    p = add_command(sub, "station", "serve every fixture of this PC, with a live web panel", DESCRIPTION,
+                    (exitcodes.USAGE, exitcodes.FIXTURE, exitcodes.INTERRUPTED, exitcodes.TERMINATED, exitcodes.HANGUP))
     g = p.add_argument_group("fixtures")
     g.add_argument("--port", metavar="DEV", action="append",
                    help="watch this serial port (repeat for several; default: every fixture found by its USB identity)")
