@@ -67,8 +67,6 @@ def validate(args):
         raise UsageError("--scenario describes a simulated connector: it needs --sim N")
     if args.sim is not None and not 1 <= args.sim <= MAX_SIMS:
         raise UsageError("--sim %d: start 1 to %d simulated fixtures" % (args.sim, MAX_SIMS))
-    if args.sim and args.port:
-        raise UsageError("--sim starts simulated fixtures: it does not take --port")
     common.check_seconds("--timeout", args.timeout)
     if args.pins is not None:
         common.check_positions(args.pins, common.board_max_positions())
@@ -167,8 +165,9 @@ def _open_history(db):
 def run(args):
     with opened(args) as (station, server, sims):
         url = server.url + ("?token=%s" % server.token if server.token else "")
-        what = ("%d SIMULATED fixture(s)" % len(sims) if sims else
-                "ports %s" % ", ".join(args.port) if args.port else "every fixture found by its USB identity")
+        what = " and ".join(x for x in ("%d SIMULATED fixture(s)" % len(sims) if sims else "",
+                                         "ports %s" % ", ".join(args.port) if args.port else "") if x) \
+            or "every fixture found by its USB identity"
         say("tester station: %s; results in %s; panel: %s" % (what, args.out, url))
         say("Ctrl-C stops the station (a run in progress is aborted and recorded)")
         try:
