@@ -151,7 +151,7 @@ def test_fixture_unplugged_is_gone_and_comes_back(shared):
     f = FIXTURES[3]
     sims[3].unplug()
     t = wait_for("gone", lambda: (lambda t: t if t["state"] == "gone" else None)(tile(base, f)))
-    assert t["display"] == "GONE" and "lost" in t["reason"]
+    assert t["display"] == "GONE" and "vanished" in t["reason"] and any("lost" in l["msg"] for l in t["log"])
     status, body = call(base, "POST", "/api/fixtures/%s/run" % f, {"pins": 40})
     assert status == 409 and "not connected" in body["error"]
     sims[3].replug()

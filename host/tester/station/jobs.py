@@ -25,7 +25,8 @@ from tester.records.monitor import MonitorRecord
 from tester.records.run import RunRecord
 
 ABORT_WAIT_S = 3.0  # as tester run: how long the fixture has to confirm an ABORT
-TIMELINE_EVENTS = 60
+TIMELINE_EVENTS = 60  # the last events, with their details (the panel's tooltips)
+TIMELINE_BINS = 120  # the whole window in bins: events per bin per channel (the panel's timeline)
 
 
 class StopRequested(Exception):
@@ -231,7 +232,8 @@ class MonitorProgress:
 
     def __init__(self, seconds):
         self.d = {"seconds": seconds, "elapsed_s": 0.0, "events": 0, "glitches": 0, "longest_ns": 0,
-                  "channels": {}, "timeline": [], "reconnects": 0, "link": {}, "lost": {}, "verdict": None, "axis": None}
+                  "channels": {}, "timeline": [], "bins": {}, "bin_s": max(seconds, 1) / TIMELINE_BINS,
+                  "reconnects": 0, "link": {}, "lost": {}, "verdict": None, "axis": None}
 
     def started(self, w):
         self.d["axis"] = w.axis
@@ -245,9 +247,12 @@ class MonitorProgress:
         c["events"] += 1
         c["longest_ns"] = max(c["longest_ns"], int(ev.get("len_ns") or 0))
         d["longest_ns"] = max(d["longest_ns"], int(ev.get("len_ns") or 0))
-        d["timeline"].append({"t_s": round((ev.get("t_us") or 0) / 1e6, 3), "ch": ev.get("ch"), "pins": ev.get("pins"),
+        t_s = (ev.get("t_us") or 0) / 1e6
+        d["timeline"].append({"t_s": round(t_s, 3), "ch": ev.get("ch"), "pins": ev.get("pins"),
                               "len_ns": ev.get("len_ns"), "n": ev.get("n")})
         del d["timeline"][:-TIMELINE_EVENTS]
+        bins = d["bins"].setdefault(ch, [0] * TIMELINE_BINS)
+        bins[min(TIMELINE_BINS - 1, max(0, int(t_s / d["bin_s"])))] += 1
 
     def status(self, w, s, link_stats):
         d = self.d

@@ -73,8 +73,9 @@ class Worker(threading.Thread):
         outcome, reason = "gone", None
         try:
             outcome, reason = self._serve()
-        except Gone as e:
-            outcome, reason = "gone", str(e)
+        except Gone as e:  # the tile says it plainly; the port's own words go to its log
+            outcome, reason = "gone", "the port %s vanished (unplugged or powered off)" % self.device
+            self.note(str(e))
         except Exception as e:  # noqa: BLE001 - a bug here must not take the station down
             log.exception("worker for %s failed", self.device)
             outcome, reason = "gone", "the station's worker failed: %s: %s" % (type(e).__name__, e)
@@ -99,6 +100,10 @@ class Worker(threading.Thread):
             raise Gone(e.msg)
         except LinkError as e:
             return "refused", (e.msg, None)
+        # the hello the fixture sent at boot, met during the handshake: not a restart
+        kept = [f for f in self.pending if f.kind != protocol.K_HELLO]
+        self.pending.clear()
+        self.pending.extend(kept)
         fid = fx.hello.get("fixture_id") or "uid-%s" % fx.hello.get("uid")
         other = self.station.claim(fid, self)
         if other is not None:

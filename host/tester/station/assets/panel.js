@@ -42,7 +42,7 @@ function ns(v) {
 }
 
 function clock(t) {
-  return t ? new Date(t * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", second: "2-digit"}) : "";
+  return t ? new Date(t * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"}) : "";
 }
 
 function ago(t) {
@@ -138,25 +138,42 @@ function monitorView(t) {
 }
 
 function timeline(m) {
-  // Events along the window (x: seconds), one row per channel that had one; a line at "now".
+  // The whole window along x (seconds), one row per channel that had events (the busiest six):
+  // a bar per time bin, darker with more events; a line at "now". The last events are also
+  // drawn one by one (their details as tooltips).
   const W = 600, H = 84, L = 44, R = 6, T = 6, B = 16;
-  const rows = [...new Set((m.timeline || []).map(e => e.ch))].sort((a, b) => a - b).slice(0, 6);
+  const bins = m.bins || {};
+  const rows = Object.keys(bins).map(Number).sort((a, b) => sum(bins[b]) - sum(bins[a]) || a - b).slice(0, 6).sort((a, b) => a - b);
   const span = Math.max(m.seconds || 1, 1);
   const x = s => L + (W - L - R) * Math.min(1, Math.max(0, s / span));
   const rh = (H - T - B) / Math.max(rows.length, 1);
   const parts = [svg("line", {class: "axis", x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: "#999"})];
   parts.push(svg("text", {x: L, y: H - 3}, "0 s"), svg("text", {x: W - R - 40, y: H - 3}, span + " s"));
-  rows.forEach((ch, i) => parts.push(svg("text", {x: 2, y: T + rh * i + rh / 2 + 4}, "ch " + ch)));
+  rows.forEach((ch, i) => {
+    parts.push(svg("text", {x: 2, y: T + rh * i + rh / 2 + 4}, "ch " + ch));
+    const b = bins[ch], top = Math.max(...b, 1);
+    b.forEach((n, k) => {
+      if (!n) return;
+      const x0 = x(k * m.bin_s), x1 = x((k + 1) * m.bin_s);
+      parts.push(svg("rect", {class: "ev", x: x0, y: T + rh * i + 2, width: Math.max(x1 - x0, 2), height: Math.max(rh - 4, 3),
+        "fill-opacity": (0.35 + 0.65 * n / top).toFixed(2)}, svg("title", {}, n + " event(s) on ch " + ch + " at " +
+        Math.round(k * m.bin_s) + "-" + Math.round((k + 1) * m.bin_s) + " s")));
+    });
+  });
   for (const e of m.timeline || []) {
     const i = rows.indexOf(e.ch);
     if (i < 0) continue;
-    parts.push(svg("rect", {class: "ev", x: x(e.t_s) - 1.5, y: T + rh * i + 2, width: 3, height: Math.max(rh - 4, 3),
+    parts.push(svg("rect", {class: "last", x: x(e.t_s) - 1, y: T + rh * i + 2, width: 2, height: Math.max(rh - 4, 3),
       "data-n": e.n}, svg("title", {}, "event #" + e.n + " ch " + e.ch + " pins " + (e.pins || []).join("-") + " at " +
       e.t_s + " s, " + ns(e.len_ns))));
   }
   parts.push(svg("line", {class: "now", x1: x(m.elapsed_s), x2: x(m.elapsed_s), y1: T, y2: H - B}));
   return svg("svg", {class: "timeline", viewBox: "0 0 " + W + " " + H, preserveAspectRatio: "none", role: "img",
     "aria-label": "events timeline"}, parts);
+}
+
+function sum(a) {
+  return a.reduce((s, v) => s + v, 0);
 }
 
 function resultRow(r) {
