@@ -8,13 +8,8 @@
 import math
 import time
 
+import protocol
 import relay_map
-
-# Fault names as the host records them.
-OPEN = "open"
-HIGH = "high"
-SHORT = "short"
-PROBE = "probe"
 
 # Sense leads under the ADC's 10 MΩ sensor bias: intact leads close the loop through the DUT or
 # the source's off-state shunt and read near zero; a broken lead lets the input rail.
@@ -118,12 +113,12 @@ class Measurer:
         r.i_ma = current_ma
         self._connect(hi_node, lo_node)
         if not self._probe_ok():
-            r.fault = PROBE
+            r.fault = protocol.FAULT_PROBE
         else:
             pos = self._polarity(current_ma, 0)
             neg = self._polarity(current_ma, 1) if pos is not None else None
             if pos is None or neg is None:
-                r.fault = OPEN
+                r.fault = protocol.FAULT_OPEN
             else:
                 n = self.samples
                 i_ma = self.fx.source.setpoint_ma()  # what the DAC code really gives

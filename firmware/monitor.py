@@ -58,11 +58,7 @@ LOG_N = 1024  # failures kept for EVENTS since=K
 SEND_BURST = 64  # event frames per drain at most (the rest follow next time: never lost)
 SELF_CHECK_US = (0.5, 1.0, 2.0)
 
-PASS = "PASS"
-FAIL = "FAIL"
-INVALID = "INVALID"
-ERROR = "ERROR"  # the window could not be measured to its end (lid opened)
-LID_OPENED = "lid opened"
+LID_OPENED = "lid opened"  # stop reason: the window could not be measured to its end (ERROR)
 
 
 class SelfCheckError(Exception):
@@ -126,7 +122,7 @@ class Monitor:
             self.ref = ed.ReferenceInterrupter(board.REF_INTERRUPTER_PIN)
         ok_all = True
         res = ed.RESOLUTION_NS
-        min_ns = int(spec5861.EVENT_MIN_US * 1000)
+        min_ns = spec5861.EVENT_MIN_NS
         for us in SELF_CHECK_US:
             n = self.ref.cycles_for_us(us)
             time.sleep_us(10)
@@ -187,7 +183,7 @@ class Monitor:
             self.self_check(cmd_id)
             det = self.det
             det.channel_mask = mask
-            det.log_min_ns = _MIN_NS  # glitches only in the histograms: the log holds failures
+            det.log_min_ns = spec5861.EVENT_MIN_NS  # glitches only in the histograms: the log holds failures
             self.link.send(
                 protocol.K_MON,
                 {"id": cmd_id, "positions": positions, "seconds": seconds, "axis": axis, "label": label,
@@ -266,7 +262,7 @@ class Monitor:
     def _collect(self):
         """Failures from the detector's buffer into the event log (no allocation)."""
         det = self.det
-        min_ns = _MIN_NS
+        min_ns = spec5861.EVENT_MIN_NS
         for i in range(det.ev_n):
             ln = det.ev_len_ns[i]
             if ln >= min_ns:
@@ -292,7 +288,7 @@ class Monitor:
             if ev is None:
                 continue
             t_us, ln = ev
-            if ln < _MIN_NS:
+            if ln < spec5861.EVENT_MIN_NS:
                 continue
             ln = min(ln, 0xFFFFFFFF)
             det.failures[c] += 1
@@ -370,29 +366,29 @@ class Monitor:
     def losses(self):
         det = self.det
         return {
-            "fifo_stalls": det.stalls,
-            "ring_overrun_records": det.overrun_records,
-            "event_buffer_dropped": det.ev_dropped,
-            "log_overflow": self.log_overflow,
-            "link_bytes_dropped": self.link.bytes_dropped,
-            "link_frames_dropped": self.link.frames_dropped,
-            "unmeasured_events": det.unmeasured,  # open across a loss: no length (the run is INVALID)
+            protocol.LOST_FIFO_STALLS: det.stalls,
+            protocol.LOST_RING_OVERRUN: det.overrun_records,
+            protocol.LOST_EVENT_LOG: det.ev_dropped,
+            protocol.LOST_LOG_OVERFLOW: self.log_overflow,
+            protocol.LOST_LINK_BYTES: self.link.bytes_dropped,
+            protocol.LOST_LINK_FRAMES: self.link.frames_dropped,
+            protocol.LOST_UNMEASURED: det.unmeasured,  # open across a loss: no length (the run is INVALID)
         }
 
     def lost_data(self):
-        det = self.det
-        return det.stalls + det.overrun_records + det.ev_dropped + self.log_overflow
+        lost = self.losses()
+        return sum(lost[k] for k in protocol.LOSSES_OF_DATA)
 
     def verdict(self):
         if self.stop_reason == LID_OPENED:
-            return ERROR
+            return protocol.ERROR
         if self.lost_data():
-            return INVALID
+            return protocol.INVALID
         det = self.det
         for c in range(det.channels):
             if det.failures[c]:
-                return FAIL
-        return PASS
+                return protocol.FAIL
+        return protocol.PASS
 
     def send_status(self, cmd_id, full=False):
         det = self.det
@@ -420,8 +416,6 @@ class Monitor:
             "link": self.link.stats(),
         }
 
-
-_MIN_NS = int(spec5861.EVENT_MIN_US * 1000)
 
 
 def handle(app, cmd_id, verb, args):

@@ -7,12 +7,7 @@ import time
 import protocol
 import relay_map
 import spec5861
-from measure import Measurer, OPEN, HIGH, SHORT, PROBE
-
-PASS = "PASS"
-FAIL = "FAIL"
-ERROR = "ERROR"
-ABORTED = "ABORTED"
+from measure import Measurer
 
 
 class Aborted(Exception):
@@ -81,7 +76,7 @@ class Sequencer:
             },
         )
         failed = []
-        verdict = PASS
+        verdict = protocol.PASS
         error = None
         fx.panel.leds(False, False, True)
         try:
@@ -94,23 +89,23 @@ class Sequencer:
             verdict = self._contacts(cmd_id, positions, current_ma, limit_contact, shorted, failed)
             fx.source.set_limit_ma(spec5861.current_limit_ma(positions, anchor=True))
             v2 = self._anchors(cmd_id, current_ma, limit_anchor, failed)
-            if v2 == ERROR or verdict == ERROR:
-                verdict = ERROR
+            if v2 == protocol.ERROR or verdict == protocol.ERROR:
+                verdict = protocol.ERROR
                 error = "fixture probe fault: a sense lead of the fixture is open (see faults)"
-            elif v2 == FAIL or failed:
-                verdict = FAIL
+            elif v2 == protocol.FAIL or failed:
+                verdict = protocol.FAIL
         except Aborted:
-            verdict = ABORTED
+            verdict = protocol.ABORTED
             error = "aborted by the host"
         except RunError as e:
-            verdict = ERROR
+            verdict = protocol.ERROR
             error = str(e)
         except Exception as e:  # a driver failure (ADC checksum, relay refusal): fixture fault
-            verdict = ERROR
+            verdict = protocol.ERROR
             error = "%s: %s" % (type(e).__name__, e)
         finally:
             fx.safe()
-        fx.panel.leds(verdict == PASS, verdict != PASS, verdict == ERROR)
+        fx.panel.leds(verdict == protocol.PASS, verdict != protocol.PASS, verdict == protocol.ERROR)
         link.send(
             protocol.K_DONE,
             {
@@ -187,32 +182,32 @@ class Sequencer:
 
     def _contacts(self, cmd_id, positions, current_ma, limit, shorted, failed):
         self._step(cmd_id, "contacts", positions)
-        verdict = PASS
+        verdict = protocol.PASS
         bridged = [p for p, _ in shorted]
         for pin in range(1, positions + 1):
             self._check_live()
             r = self.m.contact(pin, current_ma)
             if r.fault is None and pin in bridged:
-                r.fault = SHORT
+                r.fault = protocol.FAULT_SHORT
             v = self.judge(r, limit)
-            if v == ERROR:
-                verdict = ERROR
-            elif v == FAIL and pin not in failed:
+            if v == protocol.ERROR:
+                verdict = protocol.ERROR
+            elif v == protocol.FAIL and pin not in failed:
                 failed.append(pin)
             self.send_result(protocol.K_CONTACT, "pin", pin, cmd_id, r, limit, v)
         return verdict
 
     def _anchors(self, cmd_id, current_ma, limit, failed):
         self._step(cmd_id, "anchors", spec5861.ANCHORS)
-        verdict = PASS
+        verdict = protocol.PASS
         for a in range(1, spec5861.ANCHORS + 1):
             self._check_live()
             r = self.m.anchor(a, current_ma)
             v = self.judge(r, limit)
-            if v == ERROR:
-                verdict = ERROR
-            elif v == FAIL:
-                verdict = FAIL if verdict == PASS else verdict
+            if v == protocol.ERROR:
+                verdict = protocol.ERROR
+            elif v == protocol.FAIL:
+                verdict = protocol.FAIL if verdict == protocol.PASS else verdict
                 failed.append("A%d" % a)
             self.send_result(protocol.K_ANCHOR, "anchor", a, cmd_id, r, limit, v)
         return verdict
@@ -220,12 +215,12 @@ class Sequencer:
     @staticmethod
     def judge(r, limit):
         """A 4-wire result against its limit: PASS, FAIL (open, high, short) or ERROR (the
-        fixture's own probe fault). Marks r.fault HIGH when the value is over the limit."""
+        fixture's own probe fault). Marks r.fault FAULT_HIGH when the value is over the limit."""
         if r.fault is None and r.r_mohm is not None and r.r_mohm > limit:
-            r.fault = HIGH
+            r.fault = protocol.FAULT_HIGH
         if r.fault is None:
-            return PASS
-        return ERROR if r.fault == PROBE else FAIL
+            return protocol.PASS
+        return protocol.ERROR if r.fault == protocol.FAULT_PROBE else protocol.FAIL
 
     def send_result(self, kind, key, number, cmd_id, r, limit, verdict):
         self.link.send(

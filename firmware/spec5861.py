@@ -67,3 +67,4 @@ SHORT_LIMIT_OHM = 10.0  # below this between neighbours: a short
 EVENT_THRESHOLD_OHM = 10.0  # ASTM B878 common choice at 100 mA
 EVENT_CURRENT_MA = 100
 EVENT_MIN_US = 1.0  # an event this long or longer is a failure
+EVENT_MIN_NS = int(EVENT_MIN_US * 1000)  # the same in the detector's unit

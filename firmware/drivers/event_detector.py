@@ -82,6 +82,7 @@ import rp2
 from machine import mem32
 from micropython import const
 
+import protocol
 import spec5861
 
 # The rp2 stubs' idiom: mypy sees the PIO DSL names; on the device the import fails -> False.
@@ -293,7 +294,7 @@ class EventDetector:
             st[S_M32] = 0xFFFFFFFF
             st[S_RW] = self.ring_words
             st[S_EVMAX] = max_events
-            st[S_MINNS] = _MIN_NS
+            st[S_MINNS] = spec5861.EVENT_MIN_NS
             st[S_OFAIL] = channels
             st[S_OLONG] = 2 * channels
             st[S_OHIST] = 3 * channels
@@ -932,7 +933,7 @@ class EventDetector:
         length_ns = ncycles * NS_PER_CYCLE
         if length_ns > 0xFFFFFFFF:
             length_ns = 0xFFFFFFFF
-        if length_ns >= _MIN_NS:
+        if length_ns >= spec5861.EVENT_MIN_NS:
             self.failures[c] += 1
         else:
             self.glitches[c] += 1
@@ -975,8 +976,8 @@ class EventDetector:
 
     def lost(self):
         """Loss counters: any nonzero value makes a monitoring run INVALID."""
-        return {"fifo_stalls": self.stalls, "ring_overrun_records": self.overrun_records, "event_log_dropped": self.ev_dropped,
-                "unmeasured_events": self.unmeasured}
+        return {protocol.LOST_FIFO_STALLS: self.stalls, protocol.LOST_RING_OVERRUN: self.overrun_records,
+                protocol.LOST_EVENT_LOG: self.ev_dropped, protocol.LOST_UNMEASURED: self.unmeasured}
 
     def first_loss_us(self):
         """[from, until]: the first loss lies between these times (us since start): the last
@@ -997,5 +998,3 @@ class EventDetector:
             "lost": self.lost(),
         }
 
-
-_MIN_NS = int(spec5861.EVENT_MIN_US * 1000)
