@@ -15,14 +15,14 @@ import json
 import machine
 import micropython
 
+import busy
 import calibration
 import fixture_store
 import monitor
 import protocol
-import spec5861
 from fixture import Fixture
 from link import Link
-from sequencer import Aborted, Sequencer
+from sequencer import Sequencer, require_lid_closed, run_args
 
 CONFIG_FILE = "config.json"  # what START runs: {"pins": 40, "stage": "initial"}
 WDT_MS = 5000  # the RP2040's watchdog allows at most 8388 ms; a drain or a measurement takes ms
@@ -39,6 +39,10 @@ class ReplRequested(Exception):
 
 
 class App:
+    """The command table, the busy flag, START and the watchdog; the commands' own state lives with
+    them: the calibration (calibration.Calibrator), the monitoring windows (monitor.Monitor), the
+    test run (sequencer.Sequencer)."""
+
     def __init__(self, fx, link, wdt=None, bufs=None):
         self.fx = fx
         self.link = link
@@ -51,18 +55,40 @@ class App:
             self.reset_cause = _RESET_CAUSES.get(machine.reset_cause(), "other")
         except Exception:
             self.reset_cause = "unknown"
-        self.fixture_id = getattr(fx, "fixture_id", None) or ("FX-" + fx.uid[-8:])
-        # The fixture has no clock: `today` is the last date a host sent (RUN/CALINFO date=).
-        self.today = None
-        self.cal_state = fixture_store.NONE  # type: str | None
-        self.cal = None  # type: fixture_store.Calibration | None
-        self.cal_note = None  # type: str | None
-        self._zero = None  # pending CAL step=zero: (positions, [raw mΩ contacts], [raw mΩ anchors])
-        self._gain = None  # pending CAL step=gain: gain
-        self.load_cal()
+        self.calibrator = calibration.Calibrator(fx, link, self.seq.m, self.tick)
+        # What a busy fixture still answers (busy.poll_host), whatever keeps it busy.
+        self.busy_answers = {"STATUS": self.status, "HELLO": self.hello}
         # The monitor's detector rings and event log, allocated now (main() makes them first of
         # all): after a run the heap is fragmented and could not hold them in one piece.
-        self.monitor = monitor.Monitor(fx, link, self._answer_busy, self.tick, bufs)
+        self.monitor = monitor.Monitor(fx, link, self.busy_answers, self.tick, bufs)
+        cal = self.calibrator
+        mon = self.monitor
+        # verb -> (handler(cmd_id, args), busy): every verb of protocol.COMMANDS and no other
+        # (tests/test_fw_commands.py). While a busy one runs, STATUS says so and tick() latches
+        # a START press.
+        self.commands = {
+            "HELLO": (self.hello, False),
+            "STATUS": (self.status, False),
+            "SAFE": (self._safe, False),
+            "ABORT": (self._abort, False),
+            "REPL": (self._repl, False),
+            "RUN": (self._run, True),
+            "SELFCHECK": (self.seq.selfcheck, True),
+            "MEASURE": (self.seq.measure, False),
+            "CONFIG": (self._config, False),
+            "IDENT": (self._ident, True),
+            "CAL": (cal.step, True),
+            "CALINFO": (cal.info, True),
+            "CYCLES": (self._cycles, True),
+            "MONITOR": (mon.command, True),
+            "MSTATUS": (mon.mstatus, False),
+            "MSTOP": (mon.mstop, False),
+            "EVENTS": (mon.events, False),
+        }
+
+    @property
+    def fixture_id(self):
+        return getattr(self.fx, "fixture_id", None) or ("FX-" + self.fx.uid[-8:])
 
     def tick(self, polled=False):
         """Called by every long procedure between its steps (and by the idle loop): feeds the
@@ -78,104 +104,9 @@ class App:
             self.start_latched = True
             self.link.send(protocol.K_LOG, {"level": "info", "msg": "START pressed while busy: it runs when this command ends"})
 
-    def _answer_busy(self, cmd_id, verb):
-        if verb == "STATUS":
-            self.status(cmd_id)
-        else:
-            self.hello(cmd_id)
-
-    # -- EEPROM: calibration, cycles ---------------------------------------------------------
-
-    def load_cal(self):
-        """Read the calibration from the EEPROM; only a valid one is ever applied."""
-        store = getattr(self.fx, "store", None)
-        self.cal = None
-        self.cal_note = None
-        if store is None:
-            self.cal_state = fixture_store.NONE
-        else:
-            try:
-                self.cal_state, self.cal = store.read_cal()
-                self.cal_note = store.note
-            except Exception as e:
-                self.cal_state = fixture_store.CORRUPT
-                self.cal_note = "EEPROM unreadable: %s" % e
-        self.seq.m.cal = self.cal
-
-    def cal_summary(self, positions=None, today=None):
-        t = today if today is not None else self.today
-        if self.cal is None:
-            d = {"state": self.cal_state}
-        else:
-            d = self.cal.summary(t, positions)
-        d["today"] = t
-        if self.cal_note:
-            d["note"] = self.cal_note
-        return d
-
-    def cycles_count(self):
-        try:
-            return self.fx.store.cycles()
-        except Exception:
-            return None
-
-    def _prepare_run(self, positions, args):
-        """Check the calibration and the mating cycles before a run; count the cycle.
-        Returns (calibration info, cycles info) for the run frame, or raises ProtocolError."""
-        date = args.get("date")
-        if date is not None:
-            if not fixture_store.date_ok(date):
-                raise protocol.ProtocolError(protocol.E_RANGE, "date=%d is not a date (YYYYMMDD)" % date)
-            self.today = date
-        allow_cal = args.get("allow_expired_cal", 0) == 1
-        info = self.cal_summary(positions)
-        state = info["state"]
-        c = self.cal
-        if state != fixture_store.VALID:
-            if not allow_cal:
-                if state == fixture_store.EXPIRED and c is not None:
-                    why = "the calibration expired on %d (today %s)" % (c.due, self.today)
-                elif state == fixture_store.INCOMPLETE and c is not None:
-                    why = "the calibration covers %d positions, the run has %d" % (c.positions, positions)
-                elif state == fixture_store.CORRUPT:
-                    why = "the stored calibration is corrupt (CRC mismatch)"
-                else:
-                    why = "the fixture has no calibration"
-                raise protocol.ProtocolError(protocol.E_CAL, why + ": calibrate the fixture, or run with allow_expired_cal=1")
-        info["overridden"] = state != fixture_store.VALID
-        info["applied"] = self.cal is not None and state in (fixture_store.VALID, fixture_store.EXPIRED, fixture_store.INCOMPLETE)
-        info["expiry_checked"] = self.today is not None
-        self.seq.m.cal = self.cal if info["applied"] else None
-        n = self.cycles_count()
-        cyc = fixture_store.cycles_summary(n if n is not None else 0)
-        if n is None:
-            cyc["state"] = "unknown"
-        elif n >= fixture_store.CYCLES_LIMIT and args.get("allow_worn", 0) != 1:
-            raise protocol.ProtocolError(
-                protocol.E_WORN,
-                "the fixture's test-board connectors have %d mating cycles, rated %d (5861 spec 8.5): replace them "
-                "and reset the count (CYCLES reset=1), or run with allow_worn=1" % (n, fixture_store.CYCLES_LIMIT),
-            )
-        if n is not None:
-            try:
-                cyc = fixture_store.cycles_summary(self.fx.store.bump_cycles())
-            except Exception as e:
-                self.link.send(protocol.K_LOG, {"level": "error", "msg": "mating-cycle counter not written: %s" % e})
-            cyc["overridden"] = n >= fixture_store.CYCLES_LIMIT
-            if cyc["count"] >= fixture_store.CYCLES_WARN:
-                self.link.send(
-                    protocol.K_LOG,
-                    {
-                        "level": "warning",
-                        "msg": "test-board connectors: %d of %d rated mating cycles: plan their replacement"
-                        % (cyc["count"], fixture_store.CYCLES_LIMIT),
-                    },
-                )
-        return info, cyc
-
     # -- replies -----------------------------------------------------------------------------
 
-    def hello(self, cmd_id):
+    def hello(self, cmd_id, args=None):
         self.link.send(
             protocol.K_HELLO,
             {
@@ -187,8 +118,8 @@ class App:
                 "fixture_id": self.fixture_id,
                 "uid": self.fx.uid,
                 "max_positions": self.fx.board.MAX_POSITIONS,
-                "calibration": self.cal_summary(),
-                "cycles": self.cycles_count(),
+                "calibration": self.calibrator.summary(),
+                "cycles": calibration.cycles_count(self.fx),
                 "faults": self.faults(),
                 "reset_cause": self.reset_cause,
                 "watchdog_ms": WDT_MS if self.wdt is not None else None,
@@ -202,7 +133,7 @@ class App:
             f.append("event_merge: native merge not loaded (deploy event_merge.mpy): the detector decodes in Python, slower")
         return f
 
-    def status(self, cmd_id):
+    def status(self, cmd_id, args=None):
         fx = self.fx
         self.link.send(
             protocol.K_STATUS,
@@ -218,27 +149,6 @@ class App:
         )
 
     # -- commands ----------------------------------------------------------------------------
-
-    def _validate_run(self, args):
-        """(positions, stage, current_ma) or raises ProtocolError."""
-        pins = args["pins"]
-        why = spec5861.positions_error(pins, self.fx.board.MAX_POSITIONS)
-        if why:
-            raise protocol.ProtocolError(protocol.E_RANGE, "pins=%d: %s" % (pins, why))
-        stage = args.get("stage", "initial")
-        cur = args.get("current_ma", spec5861.LLCR_CURRENT_MA_DEFAULT)
-        lim = spec5861.current_limit_ma(pins)
-        if cur > lim:
-            if lim == spec5861.LLCR_CURRENT_MA_MAX:
-                why = "the low-level method allows at most %d mA" % lim
-            else:
-                why = "the %d-position rating is %d mA per contact" % (pins, lim)
-            raise protocol.ProtocolError(protocol.E_RANGE, "current_ma=%d: %s" % (cur, why))
-        return pins, stage, cur
-
-    def _lid_closed(self):
-        if not self.fx.panel.lid_closed():
-            raise protocol.ProtocolError(protocol.E_STATE, "the lid is open: close it to measure")
 
     def handle(self, line):
         try:
@@ -260,117 +170,78 @@ class App:
             self.link.reply_error(cmd_id, protocol.E_HW, "%s: %s" % (type(e).__name__, e))
 
     def dispatch(self, cmd_id, verb, args):
-        link = self.link
-        if verb == "HELLO":
-            self.hello(cmd_id)
-        elif verb == "STATUS":
-            self.status(cmd_id)
-        elif verb == "SAFE":
-            self.fx.safe()
-            link.send(protocol.K_OK, {"id": cmd_id})
-        elif verb == "ABORT":  # nothing running: nothing to abort, still an answer
-            self.fx.safe()
-            link.send(protocol.K_OK, {"id": cmd_id, "running": False})
-        elif verb == "REPL":
-            self.fx.safe()
-            link.send(protocol.K_OK, {"id": cmd_id, "repl": True})
-            raise ReplRequested()
-        elif verb == "RUN":
-            pins, stage, cur = self._validate_run(args)
-            self._lid_closed()
-            cal, cyc = self._prepare_run(pins, args)
-            self._run(cmd_id, pins, stage, cur, args.get("serial"), "host", cal, cyc)
-        elif verb == "SELFCHECK":
-            pins, _, cur = self._validate_run(args)
-            self._lid_closed()
-            self.busy = True
-            try:
-                ok = self.seq.selfcheck_only(cmd_id, pins, cur)
-            except Aborted:
-                raise protocol.ProtocolError(protocol.E_ABORT, "SELFCHECK aborted by the host")
-            finally:
-                self.busy = False
-            link.send(protocol.K_OK, {"id": cmd_id, "ok": ok})
-        elif verb == "MEASURE":
-            self._measure(cmd_id, args)
-        elif verb == "CONFIG":
-            pins, stage, _ = self._validate_run(args)
-            with open(CONFIG_FILE, "w") as f:
-                json.dump({"pins": pins, "stage": stage}, f)
-            link.send(protocol.K_OK, {"id": cmd_id, "pins": pins, "stage": stage})
-        elif verb in ("IDENT", "CAL", "CALINFO", "CYCLES"):
-            self.busy = True
-            try:
-                calibration.handle(self, cmd_id, verb, args)
-            finally:
-                self.busy = False
-        elif verb in ("MONITOR", "MSTATUS", "MSTOP", "EVENTS"):
-            monitor.handle(self, cmd_id, verb, args)
-        else:  # in COMMANDS but not handled here: a firmware bug, say so instead of crashing
+        entry = self.commands.get(verb)
+        if entry is None:  # in COMMANDS but not handled here: a firmware bug, say so instead of crashing
             raise protocol.ProtocolError(protocol.E_VERB, "%s is not implemented" % verb)
-
-    def _measure(self, cmd_id, args):
-        pins, _, cur = self._validate_run(args)
-        self._lid_closed()
-        if ("pin" in args) == ("anchor" in args):
-            raise protocol.ProtocolError(protocol.E_ARG, "MEASURE needs exactly one of pin= or anchor=")
-        m = self.seq.m
-        stage = args.get("stage", "initial")
-        if "pin" in args and args["pin"] > pins:
-            raise protocol.ProtocolError(protocol.E_RANGE, "pin=%d: a %d-position pair has pins 1..%d" % (args["pin"], pins, pins))
-        self.fx.source.set_limit_ma(spec5861.current_limit_ma(pins, anchor="anchor" in args))
-        try:
-            if "pin" in args:
-                r = m.contact(args["pin"], cur)
-                lim = spec5861.CONTACT_LIMIT_MOHM
-                kind, key, n = protocol.K_CONTACT, "pin", args["pin"]
-            else:
-                r = m.anchor(args["anchor"], cur)
-                lim = spec5861.ANCHOR_LIMIT_MOHM[stage]
-                kind, key, n = protocol.K_ANCHOR, "anchor", args["anchor"]
-            self.seq.send_result(kind, key, n, cmd_id, r, lim, self.seq.judge(r, lim))
-        finally:
-            self.fx.safe()
-        self.link.send(protocol.K_OK, {"id": cmd_id})
-
-    def _run(self, cmd_id, pins, stage, cur, serial, source, cal=None, cycles=None):
+        handler, keeps_busy = entry
+        if not keeps_busy:
+            handler(cmd_id, args)
+            return
         self.busy = True
         try:
-            self.seq.run(cmd_id, pins, stage, cur, serial, source, cal, cycles)
+            handler(cmd_id, args)
         finally:
             self.busy = False
+
+    def _safe(self, cmd_id, args):
+        self.fx.safe()
+        self.link.send(protocol.K_OK, {"id": cmd_id})
+
+    def _abort(self, cmd_id, args):  # nothing running: nothing to abort, still an answer
+        self.fx.safe()
+        self.link.send(protocol.K_OK, {"id": cmd_id, "running": False})
+
+    def _repl(self, cmd_id, args):
+        self.fx.safe()
+        self.link.send(protocol.K_OK, {"id": cmd_id, "repl": True})
+        raise ReplRequested()
+
+    def _config(self, cmd_id, args):
+        pins, stage, _ = run_args(args, self.fx.board.MAX_POSITIONS)
+        with open(CONFIG_FILE, "w") as f:
+            json.dump({"pins": pins, "stage": stage}, f)
+        self.link.send(protocol.K_OK, {"id": cmd_id, "pins": pins, "stage": stage})
+
+    def _ident(self, cmd_id, args):
+        """IDENT [id=]: the fixture's identity, written to the EEPROM when given."""
+        store = self.fx.store
+        if "id" in args:
+            if not fixture_store.id_ok(args["id"]):
+                raise protocol.ProtocolError(protocol.E_RANGE, "id=%s: 1..16 printable characters" % args["id"])
+            store.write_id(args["id"])
+            self.fx.fixture_id = args["id"]
+        self.link.send(protocol.K_OK, {"id": cmd_id, "fixture_id": self.fixture_id, "stored": store.read_id()})
+
+    def _cycles(self, cmd_id, args):
+        calibration.cycles(self.fx, self.link, cmd_id, args)
+
+    def _run(self, cmd_id, args):
+        """RUN: checked (arguments, lid, calibration, mating cycles) before anything moves."""
+        pins, stage, cur = run_args(args, self.fx.board.MAX_POSITIONS)
+        require_lid_closed(self.fx)
+        if args.get("date") is not None:
+            self.calibrator.set_today(args["date"])
+        cal, cyc = self._prepare_run(pins, args)
+        self.seq.run(cmd_id, pins, stage, cur, args.get("serial"), "host", cal, cyc)
+
+    def _prepare_run(self, positions, args):
+        """The calibration and the mating cycles a run needs (the cycle counted): (calibration
+        info, cycles info) for the run frame, or raises ProtocolError."""
+        cal = self.calibrator.for_run(positions, args.get("allow_expired_cal", 0) == 1)
+        cyc = calibration.count_cycle(self.fx, self.link, args.get("allow_worn", 0) == 1)
+        return cal, cyc
 
     def _abort_requested(self):
         """Called between measurements: answer what arrived meanwhile; True to abort."""
         self.tick()
-        while True:
-            line = self.link.read_line(0)
-            if line is None:
-                return False
-            try:
-                cmd_id, verb, _ = protocol.parse_command(line)
-            except protocol.ProtocolError as e:
-                self.link.reply_error(e.cmd_id if e.cmd_id is not None else 0, e.code, e.msg)
-                continue
-            if verb == "ABORT":
-                self.link.send(protocol.K_OK, {"id": cmd_id, "running": True})
-                return True
-            if verb == "REPL":  # no: a run in progress ends first (ABORT), nothing is dropped
-                self.link.reply_error(cmd_id, protocol.E_STATE, "busy: a run is in progress (ABORT it first)")
-                continue
-            if verb == "STATUS":
-                self.status(cmd_id)
-            elif verb == "HELLO":
-                self.hello(cmd_id)
-            else:
-                self.link.reply_error(cmd_id, protocol.E_STATE, "busy: a run is in progress (send ABORT)")
+        return busy.poll_host(self.link, ("ABORT",), self.busy_answers, "a run is in progress") is not None
 
     def start_button(self):
         self.start_latched = False
         try:
             with open(CONFIG_FILE) as f:
                 cfg = json.load(f)
-            pins, stage, cur = self._validate_run({"pins": int(cfg["pins"]), "stage": cfg.get("stage", "initial")})
+            pins, stage, cur = run_args({"pins": int(cfg["pins"]), "stage": cfg.get("stage", "initial")}, self.fx.board.MAX_POSITIONS)
         except Exception as e:
             self.fx.panel.leds(False, True, False)
             self.link.send(protocol.K_LOG, {"level": "error", "msg": "START: no valid %s (%s); use CONFIG" % (CONFIG_FILE, e)})
@@ -384,7 +255,11 @@ class App:
             self.fx.panel.leds(False, True, False)
             self.link.send(protocol.K_LOG, {"level": "error", "msg": "START: %s" % e.msg})
             return
-        self._run(0, pins, stage, cur, None, "button", cal, cyc)
+        self.busy = True
+        try:
+            self.seq.run(0, pins, stage, cur, None, "button", cal, cyc)
+        finally:
+            self.busy = False
 
     def loop(self):
         """Serve until the host asks for the REPL (returns) or the firmware fails (raises)."""

@@ -44,6 +44,7 @@ import array
 import time
 
 import board
+import busy
 import channel_map
 import protocol
 import spec5861
@@ -57,6 +58,7 @@ DET_EVENTS = 1024
 LOG_N = 1024  # failures kept for EVENTS since=K
 SEND_BURST = 64  # event frames per drain at most (the rest follow next time: never lost)
 SELF_CHECK_US = (0.5, 1.0, 2.0)
+STOP_VERBS = ("MSTOP", "ABORT")  # end a window early (MSTOP: the refusals name it)
 
 LID_OPENED = "lid opened"  # stop reason: the window could not be measured to its end (ERROR)
 
@@ -80,10 +82,16 @@ class Buffers:
 
 
 class Monitor:
-    def __init__(self, fx, link, answer=None, tick=None, bufs=None):
+    """The monitoring windows: MONITOR, MSTATUS, MSTOP and EVENTS, during a window and between."""
+
+    def __init__(self, fx, link, answers=None, tick=None, bufs=None):
         self.fx = fx
         self.link = link
-        self.answer = answer  # callable(cmd_id, verb) for STATUS/HELLO while monitoring
+        # What the host is answered during a window (busy.poll_host): the app's (STATUS, HELLO)
+        # and the window's own.
+        self.answers = dict(answers or {})
+        self.answers["MSTATUS"] = self.mstatus
+        self.answers["EVENTS"] = self.events
         self.tick = tick  # callable(polled) once per host period: the app's watchdog feed and START latch
         bufs = bufs or Buffers()
         self.det = bufs.det
@@ -334,32 +342,48 @@ class Monitor:
              "missing": missing, "events": self.n_events, "running": self.running},
         )
 
-    # -- host commands during the run -------------------------------------------------------
+    # -- host commands -----------------------------------------------------------------------
+
+    def command(self, cmd_id, args):
+        """MONITOR pins= seconds= [axis=] [label=]: one window (the app marks itself busy)."""
+        fx = self.fx
+        pins = args["pins"]
+        why = spec5861.positions_error(pins, fx.board.MAX_POSITIONS)
+        if why:
+            raise protocol.ProtocolError(protocol.E_RANGE, "pins=%d: %s" % (pins, why))
+        if not fx.panel.lid_closed():
+            raise protocol.ProtocolError(protocol.E_STATE, "the lid is open: close it to monitor")
+        try:
+            self.run(cmd_id, pins, args["seconds"], args.get("axis"), args.get("label"))
+        except SelfCheckError as e:
+            raise protocol.ProtocolError(protocol.E_HW, "self-check: %s" % e)
+        finally:
+            fx.safe()
+
+    def mstatus(self, cmd_id, args):
+        """MSTATUS: the window running or the last one, histograms too."""
+        if self.session is None:  # nothing monitored since boot
+            self.link.send(protocol.K_MSTATUS, {"id": cmd_id, "session": None, "running": False})
+        else:
+            self.send_status(cmd_id, True)
+
+    def events(self, cmd_id, args):
+        """EVENTS since=K: the window's logged events after K again."""
+        if self.session is None:
+            self.link.send(protocol.K_OK, {"id": cmd_id, "session": None, "since": args["since"], "first": 1, "last": 0,
+                                           "missing": 0, "events": 0, "running": False})
+        else:
+            self.replay(cmd_id, args["since"])
+
+    def mstop(self, cmd_id, args):
+        """MSTOP with no window running (during one, _host ends it)."""
+        self.link.send(protocol.K_OK, {"id": cmd_id, "running": False})
 
     def _host(self, cmd_id):
-        link = self.link
-        while True:
-            line = link.read_line(0)
-            if line is None:
-                return
-            try:
-                cid, verb, args = protocol.parse_command(line)
-            except protocol.ProtocolError as e:
-                link.reply_error(e.cmd_id if e.cmd_id is not None else 0, e.code, e.msg)
-                continue
-            if verb == "MSTATUS":
-                self.send_status(cid, True)
-            elif verb == "EVENTS":
-                self.replay(cid, args["since"])
-            elif verb in ("MSTOP", "ABORT"):
-                self.stop_reason = "stopped" if verb == "MSTOP" else "aborted"
-                link.send(protocol.K_OK, {"id": cid, "running": True})
-            elif verb in ("STATUS", "HELLO") and self.answer is not None:
-                self.answer(cid, verb)
-            elif verb == "REPL":
-                link.reply_error(cid, protocol.E_STATE, "busy: monitoring is in progress (MSTOP it first)")
-            else:
-                link.reply_error(cid, protocol.E_STATE, "busy: monitoring is in progress (MSTOP ends it)")
+        """The host's commands during a window: MSTOP (or ABORT) ends it."""
+        stop = busy.poll_host(self.link, STOP_VERBS, self.answers, "monitoring is in progress")
+        if stop is not None:
+            self.stop_reason = "stopped" if stop == "MSTOP" else "aborted"
 
     # -- reports ---------------------------------------------------------------------------
 
@@ -415,40 +439,3 @@ class Monitor:
             "checks": self.checks, "open_at_end": self.open_at_end, "error": self.error,
             "link": self.link.stats(),
         }
-
-
-
-def handle(app, cmd_id, verb, args):
-    """The app's entry for MONITOR, MSTATUS, MSTOP and EVENTS (outside a monitoring run; during
-    one, Monitor._host answers them)."""
-    link = app.link
-    mon = app.monitor  # allocated at boot
-    if verb == "MONITOR":
-        pins = args["pins"]
-        why = spec5861.positions_error(pins, app.fx.board.MAX_POSITIONS)
-        if why:
-            raise protocol.ProtocolError(protocol.E_RANGE, "pins=%d: %s" % (pins, why))
-        if not app.fx.panel.lid_closed():
-            raise protocol.ProtocolError(protocol.E_STATE, "the lid is open: close it to monitor")
-        app.busy = True
-        try:
-            mon.run(cmd_id, pins, args["seconds"], args.get("axis"), args.get("label"))
-        except SelfCheckError as e:
-            raise protocol.ProtocolError(protocol.E_HW, "self-check: %s" % e)
-        finally:
-            app.busy = False
-            app.fx.safe()
-    elif mon.session is None:  # nothing monitored since boot
-        if verb == "EVENTS":
-            link.send(protocol.K_OK, {"id": cmd_id, "session": None, "since": args["since"], "first": 1, "last": 0,
-                                      "missing": 0, "events": 0, "running": False})
-        elif verb == "MSTATUS":
-            link.send(protocol.K_MSTATUS, {"id": cmd_id, "session": None, "running": False})
-        else:
-            link.send(protocol.K_OK, {"id": cmd_id, "running": False})
-    elif verb == "MSTATUS":
-        mon.send_status(cmd_id, True)
-    elif verb == "EVENTS":
-        mon.replay(cmd_id, args["since"])
-    else:  # MSTOP with nothing running
-        link.send(protocol.K_OK, {"id": cmd_id, "running": False})

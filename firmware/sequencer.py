@@ -1,6 +1,6 @@
 # The test run: self-check, opens and shorts, every contact, both anchor plates. Streams each
 # result as a frame while it works and returns the verdict; the same sequence runs when the host
-# sends RUN and when the operator presses START.
+# sends RUN and when the operator presses START. Its pieces also answer SELFCHECK and MEASURE.
 
 import time
 
@@ -20,6 +20,30 @@ class RunError(Exception):
 
 def _r(x, nd=4):
     return None if x is None else round(x, nd)
+
+
+def run_args(args, max_positions):
+    """(positions, stage, current_ma) of RUN, SELFCHECK, MEASURE, CONFIG or CAL step=zero, checked
+    against the series and this fixture; raises ProtocolError."""
+    pins = args["pins"]
+    why = spec5861.positions_error(pins, max_positions)
+    if why:
+        raise protocol.ProtocolError(protocol.E_RANGE, "pins=%d: %s" % (pins, why))
+    stage = args.get("stage", "initial")
+    cur = args.get("current_ma", spec5861.LLCR_CURRENT_MA_DEFAULT)
+    lim = spec5861.current_limit_ma(pins)
+    if cur > lim:
+        if lim == spec5861.LLCR_CURRENT_MA_MAX:
+            why = "the low-level method allows at most %d mA" % lim
+        else:
+            why = "the %d-position rating is %d mA per contact" % (pins, lim)
+        raise protocol.ProtocolError(protocol.E_RANGE, "current_ma=%d: %s" % (cur, why))
+    return pins, stage, cur
+
+
+def require_lid_closed(fx):
+    if not fx.panel.lid_closed():
+        raise protocol.ProtocolError(protocol.E_STATE, "the lid is open: close it to measure")
 
 
 class Sequencer:
@@ -241,12 +265,45 @@ class Sequencer:
             },
         )
 
-    def selfcheck_only(self, cmd_id, positions, current_ma):
-        self.fx.source.set_limit_ma(spec5861.current_limit_ma(positions))
+    # -- single commands -------------------------------------------------------------------
+
+    def selfcheck(self, cmd_id, args):
+        """SELFCHECK: the run's self-check alone; ok {ok: bool}."""
+        pins, _, cur = run_args(args, self.fx.board.MAX_POSITIONS)
+        require_lid_closed(self.fx)
+        self.fx.source.set_limit_ma(spec5861.current_limit_ma(pins))
         try:
-            self._selfcheck(cmd_id, current_ma)
-            return True
+            self._selfcheck(cmd_id, cur)
+            ok = True
         except RunError:
-            return False
+            ok = False
+        except Aborted:
+            raise protocol.ProtocolError(protocol.E_ABORT, "SELFCHECK aborted by the host")
         finally:
             self.fx.safe()
+        self.link.send(protocol.K_OK, {"id": cmd_id, "ok": ok})
+
+    def measure(self, cmd_id, args):
+        """MEASURE: one contact or one anchor plate, judged as a run judges it."""
+        pins, _, cur = run_args(args, self.fx.board.MAX_POSITIONS)
+        require_lid_closed(self.fx)
+        if ("pin" in args) == ("anchor" in args):
+            raise protocol.ProtocolError(protocol.E_ARG, "MEASURE needs exactly one of pin= or anchor=")
+        m = self.m
+        stage = args.get("stage", "initial")
+        if "pin" in args and args["pin"] > pins:
+            raise protocol.ProtocolError(protocol.E_RANGE, "pin=%d: a %d-position pair has pins 1..%d" % (args["pin"], pins, pins))
+        self.fx.source.set_limit_ma(spec5861.current_limit_ma(pins, anchor="anchor" in args))
+        try:
+            if "pin" in args:
+                r = m.contact(args["pin"], cur)
+                lim = spec5861.CONTACT_LIMIT_MOHM
+                kind, key, n = protocol.K_CONTACT, "pin", args["pin"]
+            else:
+                r = m.anchor(args["anchor"], cur)
+                lim = spec5861.ANCHOR_LIMIT_MOHM[stage]
+                kind, key, n = protocol.K_ANCHOR, "anchor", args["anchor"]
+            self.send_result(kind, key, n, cmd_id, r, lim, self.judge(r, lim))
+        finally:
+            self.fx.safe()
+        self.link.send(protocol.K_OK, {"id": cmd_id})

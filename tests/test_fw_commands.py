@@ -51,3 +51,23 @@ def test_measure_selfcheck_abort_and_cal_current(mpy):
     assert d["abort_ok"][0] == "ok" and d["abort_ok"][1]["running"] is True
     kind, p = d["cal"]
     assert kind == "err" and p["code"] == "range" and "100 mA" in p["msg"], p
+
+
+TABLE_SCRIPT = r"""
+import fakehost
+import protocol
+a, link = fakehost.boot(wdt=False)
+print("VERBS " + " ".join(sorted(protocol.COMMANDS)))
+print("TABLE " + " ".join(sorted(a.commands)))
+print("BUSY " + " ".join(sorted(v for v, (h, b) in a.commands.items() if b)))
+"""
+
+
+def test_every_protocol_verb_has_exactly_one_handler(mpy):
+    """The app's command table and protocol.COMMANDS name the same verbs: a verb added to the
+    protocol without a handler (or a handler no host can reach) fails here, not on the line."""
+    out = dict(ln.split(" ", 1) for ln in mpy(TABLE_SCRIPT).stdout.splitlines() if ln[:4] in ("VERB", "TABL", "BUSY"))
+    assert out["VERBS"] == out["TABLE"]
+    # the long procedures keep the fixture busy (STATUS says so, START is latched); queries do not
+    assert {"RUN", "MONITOR", "CAL", "SELFCHECK"} <= set(out["BUSY"].split())
+    assert not {"STATUS", "HELLO", "ABORT", "MSTOP", "MSTATUS", "EVENTS"} & set(out["BUSY"].split())

@@ -369,7 +369,7 @@ class EventDetector:
             self._rel_us = 0
 
     # ---- hardware ----
-    def start(self, initial_word=None):
+    def start(self):
         from machine import Pin
 
         self.stop()
@@ -961,10 +961,6 @@ class EventDetector:
             out.append((self.ev_ch[i], self.ev_start_us[i], self.ev_len_ns[i]))
         self.ev_n = 0
         return out
-
-    def open_channels(self):
-        """Channels currently in an event (started, not ended yet)."""
-        return [c for c in range(self.channels) if self.start_t[c] >= 0]
 
     def open_event(self, c, now_us):
         """(start_us, length_ns so far) of channel c's open event at now_us, or None."""
