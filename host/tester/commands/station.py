@@ -13,6 +13,7 @@ fixture and recorded ABORTED; the simulated fixtures end with the station."""
 import contextlib
 import os
 import sys
+import threading
 import time
 from datetime import datetime
 
@@ -97,9 +98,16 @@ def _sim_link(sim, scenario):
         sim.garble_kind = str(link["garble_kind"])
 
 
+_SAY = threading.Lock()
+
+
 def say(text):
+    """One whole line at a time: the workers' threads speak at once, and a line split by another
+    is unreadable to an operator and to a log parser."""
     try:
-        print("%s  %s" % (datetime.now().strftime("%H:%M:%S"), text), flush=True)
+        with _SAY:
+            sys.stdout.write("%s  %s\n" % (datetime.now().strftime("%H:%M:%S"), text))
+            sys.stdout.flush()
     except OSError:  # the terminal went away (SIGHUP): the station stops anyway
         pass
 
