@@ -24,7 +24,7 @@ from tester.link import LinkError
 from tester.monitor_session import Monitor
 from tester.records.base import RECORD_NAME, iso, result_dir_name, utc_now, write_or_rescue
 from tester.records.monitor import MonitorRecord
-from tester.render import LiveView, MonitorView
+from tester.render import LiveView, monitor_view
 
 # The procedures of spec 8.6 (vibration) and 8.7 (shock): the fixture monitors, the operator's
 # shaker and shock machine apply these.
@@ -64,6 +64,9 @@ def _common(p):
                    help="how long to wait for the fixture to come back after the port vanishes (default 60 s)")
     p.add_argument("--allow-expired-cal", action="store_true",
                    help="measure although the fixture's calibration is expired, corrupt or missing (the record says so)")
+    p.add_argument("--plain", action="store_true",
+                   help="plain lines (a status line every minute, a line per event) even on a terminal, "
+                        "instead of the redrawn table; pipes, logs and TERM=dumb get them anyway")
     common.add_record_args(p)
     common.add_connection_args(p)
 
@@ -72,7 +75,11 @@ MONITORING = (
     "Every contact is watched for discontinuities: an event of 1 us or longer fails, shorter\n"
     "glitches are counted per channel in a histogram of widths. A window that lost data is INVALID\n"
     "(never PASS); one the fixture ended (lid opened) ERROR. The result directory holds\n"
-    "record.json and events.csv; the record also goes to the history database.")
+    "record.json and events.csv; the record also goes to the history database.\n"
+    "On a terminal the live view is a table redrawn as the frames arrive, at most 4 times a second\n"
+    "(per channel: events, glitches, longest, last event; link health, verdict so far), kept on\n"
+    "screen when the window ends; piped, logged, with TERM=dumb or --plain it is plain lines (a\n"
+    "status line every minute, one line per event). NO_COLOR keeps the table without colours.")
 
 MONITOR_DESCRIPTION = """\
 Monitor a mated pair for a time: one window of --duration.
@@ -81,7 +88,8 @@ Monitor a mated pair for a time: one window of --duration.
 
 examples:
   tester monitor --pins 40 --duration 2h --serial LOT7-0042
-  tester monitor --pins 40 --duration 30s --sim --scenario scenarios/intermittent-40.toml""" % MONITORING
+  tester monitor --pins 40 --duration 30s --sim --scenario scenarios/intermittent-40.toml
+  tester monitor --pins 40 --duration 8h --plain    # plain lines on a terminal (screen, tmux logs)""" % MONITORING
 
 VIBRATION_DESCRIPTION = """\
 The vibration procedure of spec 8.6: contact resistance (initial), axes X, Y and Z monitored
@@ -244,16 +252,21 @@ def _monitored(args, scenario, kind, windows, view, rec, out_dir=None, sweep=Non
                 view.header(fx.hello, fx.info(), "%s, %d positions, serial %s" % (kind, args.pins, args.serial or "-"), rec.data["simulated"])
                 if rec.data["calibration"].get("overridden"):
                     view.line("warning: %s (--allow-expired-cal)" % rec.data["calibration"]["problem"])
-                mv = MonitorView(view)
+                mv = monitor_view(view, args.plain, rec.data["simulated"], sweep, lambda: mon.fx.link.stats.as_dict())
 
                 def on_mon(w):
                     if kind == "shock":
                         view.line(">>> FIRE NOW: shock %s, direction %s (window %d s)" % (w.tags.get("shock"), w.tags.get("direction"), w.seconds))
+                    mv.on_mon(w)
                 for seconds, axis, label, tags, prompt in windows:
                     if prompt:
                         _prompt(args, view, prompt)
-                    mv.start_window(label or axis or "", seconds)
-                    w = mon.window(seconds, axis, label, tags, mv.on_event, mv.on_status, on_mon=on_mon)
+                    mv.start_window(label or axis or "", seconds, tags)
+                    try:
+                        w = mon.window(seconds, axis, label, tags, mv.on_event, mv.on_status, on_mon=on_mon)
+                    finally:  # the table's last state stays on screen, the cursor shown (Ctrl-C too)
+                        with interrupts.deferred():
+                            mv.end_window(mon.current)
                     rec.add_window(w, sweep)
                     view.line("  %s: %s, %d event(s), %d glitch(es)" % (label or axis or "window", w.verdict(), len(w.events),
                                                                         sum((w.done or {}).get("glitches") or [])))
