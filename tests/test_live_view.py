@@ -106,6 +106,7 @@ def test_table_has_a_row_per_channel_with_counts_longest_and_simulated():
     assert view.above is None and mv.live is None  # the view prints plain lines again
     out = buf.getvalue()
     assert CURSOR_UP in out and out.rindex("\x1b[?25h") > out.rindex("\x1b[?25l")  # redrawn in place, cursor shown
+    assert ERASE_LINE not in out[out.rindex("monitoring axis-X"):]  # the final table stays on screen
 
 
 def test_real_fixture_is_not_marked_simulated_and_verdict_so_far_follows_the_frames():
@@ -263,6 +264,7 @@ def test_monitor_on_a_terminal_redraws_the_table_and_writes_the_record(tmp_path)
     assert "SIMULATED" in final.splitlines()[0]
     assert len(rows(final)) == 23  # 40 positions: 21 contact channels and 2 anchors
     assert text.rindex("\x1b[?25h") > text.rindex("\x1b[?25l")  # the cursor shown again
+    assert ERASE_LINE not in text[text.rindex("monitoring monitor"):]  # the final table left on screen
     rec = _record(tmp_path)
     assert rec["verdict"] == protocol.FAIL and rec["simulated"]
     failing = rows(final)[rec["failing"][0]["channel"]]
