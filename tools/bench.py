@@ -175,6 +175,11 @@ def main():
     sys.stdout.flush()
     subprocess.run([sys.executable, str(REPO / "tools" / "bench_report.py")])  # the HTML report's render time per kind
 
+    print()
+    sys.stdout.flush()
+    # eight simulated fixtures back to back for ten minutes under one station (issue 11's load test)
+    subprocess.run([sys.executable, str(REPO / "tools" / "bench_station.py")])
+
 
 if __name__ == "__main__":
     main()
