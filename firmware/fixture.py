@@ -11,8 +11,8 @@
 #
 # Extra attributes: fx.spi, fx.i2c, fx.n_relays, fx.faults (list of str: parts that failed their
 # start-up check, e.g. the ADC ID; empty on a healthy fixture), fx.monitor(on) (the 100 mA event
-# monitor sources; refused while a relay is closed... no: the event channels are separate from
-# the matrix, so it only switches X_MON_EN).
+# monitor sources, X_MON_EN: the event channels are wired apart from the relay matrix, so the
+# relays' state does not gate them).
 #
 # `simulated` is True when the firmware does not run on an RP2040 (sys.platform != "rp2"): the
 # honest test, not a flag the simulation sets.
