@@ -18,6 +18,7 @@ import micropython
 import busy
 import calibration
 import fixture_store
+import kept_runs
 import monitor
 import protocol
 from fixture import Fixture
@@ -61,6 +62,10 @@ class App:
         # The monitor's detector rings and event log, allocated now (main() makes them first of
         # all): after a run the heap is fragmented and could not hold them in one piece.
         self.monitor = monitor.Monitor(fx, link, self.busy_answers, self.tick, bufs)
+        # START runs kept on the flash for a host to collect (KEPT), the sequencer's frames
+        # teed to them during a START run
+        self.kept = kept_runs.KeptRuns(link, self.tick)
+        self.kept_tee = kept_runs.Tee(link, self.kept)
         cal = self.calibrator
         mon = self.monitor
         # verb -> (handler(cmd_id, args), busy): every verb of protocol.COMMANDS and no other
@@ -84,6 +89,7 @@ class App:
             "MSTATUS": (mon.mstatus, False),
             "MSTOP": (mon.mstop, False),
             "EVENTS": (mon.events, False),
+            "KEPT": (self.kept.command, True),
         }
 
     @property
@@ -107,25 +113,24 @@ class App:
     # -- replies -----------------------------------------------------------------------------
 
     def hello(self, cmd_id, args=None):
-        self.link.send(
-            protocol.K_HELLO,
-            {
-                "id": cmd_id,
-                "firmware": protocol.FIRMWARE_VERSION,
-                "protocol": protocol.PROTOCOL_VERSION,
-                "board": self.fx.board.NAME,
-                "simulated": self.fx.simulated,
-                "fixture_id": self.fixture_id,
-                "uid": self.fx.uid,
-                "max_positions": self.fx.board.MAX_POSITIONS,
-                "calibration": self.calibrator.summary(),
-                "cycles": calibration.cycles_count(self.fx),
-                "faults": self.faults(),
-                "reset_cause": self.reset_cause,
-                "watchdog_ms": WDT_MS if self.wdt is not None else None,
-                "link": self.link.stats(),
-            },
-        )
+        d = {
+            "id": cmd_id,
+            "firmware": protocol.FIRMWARE_VERSION,
+            "protocol": protocol.PROTOCOL_VERSION,
+            "board": self.fx.board.NAME,
+            "simulated": self.fx.simulated,
+            "fixture_id": self.fixture_id,
+            "uid": self.fx.uid,
+            "max_positions": self.fx.board.MAX_POSITIONS,
+            "calibration": self.calibrator.summary(),
+            "cycles": calibration.cycles_count(self.fx),
+            "faults": self.faults(),
+            "reset_cause": self.reset_cause,
+            "watchdog_ms": WDT_MS if self.wdt is not None else None,
+            "link": self.link.stats(),
+        }
+        d.update(self.kept.counts())  # START runs kept for a host, and those lost
+        self.link.send(protocol.K_HELLO, d)
 
     def faults(self):
         f = list(getattr(self.fx, "faults", []))
@@ -135,18 +140,17 @@ class App:
 
     def status(self, cmd_id, args=None):
         fx = self.fx
-        self.link.send(
-            protocol.K_STATUS,
-            {
-                "id": cmd_id,
-                "relays_closed": len(fx.relays.closed()),
-                "source_on": fx.source.is_on(),
-                "lid_closed": fx.panel.lid_closed(),
-                "busy": self.busy,
-                "start_latched": self.start_latched,
-                "link": self.link.stats(),
-            },
-        )
+        d = {
+            "id": cmd_id,
+            "relays_closed": len(fx.relays.closed()),
+            "source_on": fx.source.is_on(),
+            "lid_closed": fx.panel.lid_closed(),
+            "busy": self.busy,
+            "start_latched": self.start_latched,
+            "link": self.link.stats(),
+        }
+        d.update(self.kept.counts())
+        self.link.send(protocol.K_STATUS, d)
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -256,9 +260,13 @@ class App:
             self.link.send(protocol.K_LOG, {"level": "error", "msg": "START: %s" % e.msg})
             return
         self.busy = True
-        try:
+        try:  # kept on the flash as it runs (kept_runs.py): a host attached later collects it
+            self.kept.begin()
+            self.seq.link = self.kept_tee
             self.seq.run(0, pins, stage, cur, None, "button", cal, cyc)
         finally:
+            self.seq.link = self.link
+            self.kept.end()
             self.busy = False
 
     def loop(self):

@@ -15,6 +15,9 @@
 # closed or a monitor that must drain every 20 ms cannot wait for that. After one short write the
 # link is `congested`: it drops whole frames (counted: frames_dropped) until the
 # port polls writable again; the monitor's events stay in its log for EVENTS since=K.
+#
+# `tee`, while set (kept_runs.Tee during a START run), is given every frame as encoded: those
+# frames are encoded even when the host does not read, so the fixture's copy is whole.
 
 import sys
 import select
@@ -47,6 +50,7 @@ class Link:
         self.bytes_dropped = 0
         self.congested = False
         self.host_gone = False  # the host side of a simulated port closed (a real CDC port never says so)
+        self.tee = None  # callable(frame bytes), see above
 
     def _writable(self):
         try:
@@ -64,8 +68,11 @@ class Link:
         number is taken, so the host sees no gap the link does not count, and the caller answers
         the error (App.handle: err "hardware")."""
         seq = self.seq
+        tee = self.tee
         if self.congested:
             if not self._writable():
+                if tee is not None:
+                    tee(protocol.encode_frame(seq, kind, payload))
                 self.seq = (seq + 1) % protocol.SEQ_MOD
                 self.frames_sent += 1
                 self.frames_dropped += 1  # not even encoded: a flood costs no CPU while nobody reads
@@ -74,6 +81,8 @@ class Link:
         frame = protocol.encode_frame(seq, kind, payload)
         self.seq = (seq + 1) % protocol.SEQ_MOD
         self.frames_sent += 1
+        if tee is not None:
+            tee(frame)
         try:
             n = self._tx.write(frame)
         except OSError:

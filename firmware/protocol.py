@@ -48,7 +48,7 @@ K_HELLO = "hello"  # handshake: versions, board, simulated, fixture id
 K_OK = "ok"  # command accepted / finished; carries `id`
 K_ERR = "err"  # command refused or failed; carries `id`, `code`, `msg`
 K_LOG = "log"  # human-readable note
-K_RUN = "run"  # a test run starts: positions, stage, conditions, source ("host" or "button")
+K_RUN = "run"  # a test run starts: positions, stage, conditions, source ("host" or "button"), kept
 K_STEP = "step"  # progress: step name, done, total
 K_CHECK = "check"  # one self-check item: name, value, unit, lo, hi, ok
 K_SHORT = "short"  # neighbour isolation result: side, pins, ohm, verdict
@@ -89,6 +89,11 @@ LOST_UNMEASURED = "unmeasured_events"  # open across a loss: no length (never ju
 LOST_LINK_BYTES = "link_bytes_dropped"  # bytes the USB link could not send (host not reading)
 LOST_LINK_FRAMES = "link_frames_dropped"
 LOSSES_OF_DATA = (LOST_FIFO_STALLS, LOST_RING_OVERRUN, LOST_EVENT_LOG, LOST_LOG_OVERFLOW)
+
+# START runs kept on the fixture's flash for a host to collect (kept_runs.py; on hello/status).
+STORED_RUNS = "stored_runs"  # kept, not yet collected (KEPT lists them)
+STORED_DROPPED = "stored_dropped"  # kept runs dropped for room before a host collected them: lost
+STORED_WRITE_FAILED = "stored_write_failed"  # runs whose copy could not be written whole (flash full)
 
 # Argument kinds for the command table.
 INT = "int"
@@ -143,6 +148,14 @@ COMMANDS = {  # type: dict[str, dict[str, tuple]]
     "MSTATUS": {},
     "MSTOP": {},
     "EVENTS": {"since": (INT, True, 0, 999999999)},
+    # START runs kept on the fixture (kept_runs.py): no argument lists them; one of replay=N (its
+    # frames again), drop=N (forget it: the host stored it), stamp=N started=<ISO time> (date it).
+    "KEPT": {
+        "replay": (INT, False, 1, 999999999),
+        "drop": (INT, False, 1, 999999999),
+        "stamp": (INT, False, 1, 999999999),
+        "started": (STR, False, None, 32),
+    },
 }
 
 
