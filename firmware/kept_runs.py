@@ -69,7 +69,12 @@ class KeptRuns:
         self._f = None  # type: object
         self._bytes = 0
         self._others = 0
-        self._load()
+        self._loaded = False  # read from the flash when first needed, not while the app boots
+
+    def _ready(self):
+        if not self._loaded:
+            self._loaded = True
+            self._load()
 
     # -- the files --------------------------------------------------------------------------
 
@@ -122,6 +127,7 @@ class KeptRuns:
 
     def counts(self):
         """For HELLO and STATUS."""
+        self._ready()
         return {protocol.STORED_RUNS: len(self.numbers), protocol.STORED_DROPPED: self.dropped,
                 protocol.STORED_WRITE_FAILED: self.write_failed}
 
@@ -129,6 +135,7 @@ class KeptRuns:
 
     def begin(self):
         """A START run begins: its copy opened, room made first. Returns its number."""
+        self._ready()
         self.end()
         n = self.next
         self.next = n + 1
@@ -205,6 +212,7 @@ class KeptRuns:
     # -- KEPT -------------------------------------------------------------------------------
 
     def command(self, cmd_id, args):
+        self._ready()
         ops = [k for k in ("replay", "drop", "stamp") if k in args]
         if len(ops) > 1:
             raise protocol.ProtocolError(protocol.E_ARG, "KEPT takes one of replay=, drop=, stamp=")

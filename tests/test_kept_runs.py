@@ -58,11 +58,17 @@ config(40)
 a, link = fakehost.boot(wdt=False)
 out["hello0"] = cmd(b"1 HELLO")[-1][1]
 live, out["safe"] = press()
-out["live"] = live
+out["live_run"] = live[0]
+out["live_done"] = live[-1]
+out["live_n"] = len(live)
 out["list"] = cmd(b"2 KEPT")[-1][1]
 out["hello"] = cmd(b"3 HELLO")[-1][1]
 out["status"] = cmd(b"4 STATUS")[-1][1]
-out["replay"] = cmd(b"5 KEPT replay=1")
+replay = cmd(b"5 KEPT replay=1")
+out["replay_same"] = replay[:-1] == live
+out["replay_kinds"] = [k for k, p in replay]
+out["replay_ok"] = replay[-1]
+live = replay = None
 out["stamp"] = cmd(b"6 KEPT stamp=1 started=2030-01-02T03:04:05.678Z")[-1][1]
 out["restamp"] = cmd(b"7 KEPT stamp=1 started=2031-01-01T00:00:00.000Z")[-1][1]
 out["list_dated"] = cmd(b"8 KEPT")[-1][1]
@@ -80,20 +86,21 @@ print("RESULT " + json.dumps(out))
 def test_start_run_kept_listed_replayed_dated_dropped(mpy):
     d = _result(mpy(KEPT_SCRIPT, scenario=scenario_mod.load(str(SCENARIOS / "high-contact-40.toml")).sim))
     assert d["hello0"]["stored_runs"] == 0 and d["hello0"]["stored_dropped"] == 0
-    live = d["live"]
-    assert live[0][0] == "run" and live[0][1]["source"] == "button" and live[0][1]["kept"] == 1
-    assert live[-1][0] == "done" and live[-1][1]["verdict"] == "FAIL" and live[-1][1]["failed"] == [17]
+    run_frame, done = d["live_run"], d["live_done"]
+    assert run_frame[0] == "run" and run_frame[1]["source"] == "button" and run_frame[1]["kept"] == 1
+    assert done[0] == "done" and done[1]["verdict"] == "FAIL" and done[1]["failed"] == [17]
     assert d["safe"] == {"relays_closed": 0, "source_on": False}
     (run,) = d["list"]["runs"]
-    assert run["n"] == 1 and run["verdict"] == "FAIL" and run["complete"] is True and run["frames"] == len(live)
+    assert run["n"] == 1 and run["verdict"] == "FAIL" and run["complete"] is True and run["frames"] == d["live_n"]
     assert run["started"] is None and run["age_s"] is not None and run["bytes"] > 0
     for k in ("hello", "status", "list"):
         assert d[k]["stored_runs"] == 1 and d[k]["stored_dropped"] == 0 and d[k]["stored_write_failed"] == 0, k
     # the replay: the same frames (every contact, the verdict), then ok
-    replay = d["replay"]
-    assert replay[:-1] == live
-    assert len([f for f in replay if f[0] == "contact"]) == 40 and len([f for f in replay if f[0] == "anchor"]) == 2
-    assert replay[-1][0] == "ok" and replay[-1][1]["complete"] is True and replay[-1][1]["frames"] == len(live)
+    kinds = d["replay_kinds"]
+    assert d["replay_same"] is True and len(kinds) == d["live_n"] + 1
+    assert kinds.count("contact") == 40 and kinds.count("anchor") == 2 and kinds[-2] == "done"
+    ok = d["replay_ok"]
+    assert ok[0] == "ok" and ok[1]["complete"] is True and ok[1]["frames"] == d["live_n"]
     # dated once: a later date does not replace it, and the listing says it
     assert d["stamp"]["started"] == "2030-01-02T03:04:05.678Z"
     assert d["restamp"]["started"] == "2030-01-02T03:04:05.678Z"

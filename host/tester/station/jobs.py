@@ -6,11 +6,20 @@ MonitorRecord; tester.monitor_session.Monitor for the window): the same result d
 files, verdict and history row; only the live view differs (the panel's tile instead of the
 terminal). A job stopped (the panel's STOP, the station shutting down) ends as `tester run`
 ends on Ctrl-C: ABORT or MSTOP to the fixture, what was measured kept, verdict ABORTED.
+
+A START run is also kept on the fixture's flash (firmware/kept_runs.py; its run frame says
+`kept`: N). Once its record is written and in the history the fixture is told to forget it
+(KEPT drop=N); a live run is first dated with its record's start (KEPT stamp=N), so that a copy
+collected again later (the drop's answer lost) is known to the history. A run the fixture kept
+while no host was attached is replayed (worker.collect_stored) and recorded here like a live one,
+`collected` in its record; a replay the link spoiled is not recorded (the fixture still has it).
 """
 
 import time
 from pathlib import Path
 from types import SimpleNamespace
+
+import sqlalchemy as sa
 
 from tester.calibration import today
 from tester.commands import common
@@ -18,9 +27,12 @@ from tester.commands.monitor import VERDICT_EXIT
 from tester.exitcodes import FIXTURE, FixtureError, OutputError, UsageError, signal_exit_code
 from tester.firmware import protocol
 from tester.fixture import CommandError
+from tester.history import db as history_db
+from tester.history import schema as history_schema
+from tester.history.store import identity
 from tester.link import LinkError
 from tester.monitor_session import Monitor
-from tester.records.base import result_dir_name, write_or_rescue, write_text
+from tester.records.base import iso, parse_iso, result_dir_name, utc_now, write_or_rescue, write_text
 from tester.records.monitor import MonitorRecord
 from tester.records.run import RunRecord
 
@@ -48,24 +60,32 @@ def check_stop(job):
 
 def run(worker, job, first=None):
     """A contact resistance run. `first`: the `run` frame of a run the fixture started itself
-    (START button, id 0), already read; otherwise RUN is sent with the job's parameters."""
+    (START button, id 0), already read, live or replayed from the fixture's flash (job.params
+    `collected`, with the start the fixture keeps for it); otherwise RUN is sent with the job's
+    parameters."""
     fx, st = worker.fx, worker.settings
     p = job.params
     button = first is not None
+    kept = first.get("kept") if button else None  # the fixture's copy of this START run
+    collected = bool(button and p.get("collected"))
     if button:
         positions = first.get("positions")
         stage = first.get("stage") or "initial"
         serial = first.get("serial")
     else:
         positions, stage, serial = p["pins"], p.get("stage") or "initial", p.get("serial")
-    record = RunRecord(positions, stage, serial=serial, simulated=fx.simulated, lot=st.lot, operator=st.operator)
+    started = parse_iso(p["started"]) if collected else None
+    record = RunRecord(positions, stage, serial=serial, simulated=fx.simulated, started=started, lot=st.lot, operator=st.operator)
     record.set_fixture(fx.hello, fx.info())
     record.set_scenario(worker.scenario)
+    if collected:
+        record.data["collected"] = {"kept": kept, "at": iso(utc_now()), "started_from": p.get("started_from")}
     job.simulated = record.data["simulated"]
     out_dir = common.unique_dir(Path(st.out) / result_dir_name(record.started_dt, serial, fx.info().get("id"), job.simulated))
     record.data["error"] = "run in progress (no final result yet)"
     try:
-        write_or_rescue(record.write, out_dir)
+        if not collected:  # a replay is written once, whole (nothing is measured meanwhile)
+            write_or_rescue(record.write, out_dir)
     except OutputError as e:
         if not button:  # as tester run: nothing is started when its record cannot be written
             return _refused(worker, job, e)
@@ -89,7 +109,8 @@ def run(worker, job, first=None):
     except StopRequested as e:
         interrupted = e.reason
         worker.note("%s: aborting the run" % e.reason)
-        _abort(worker, run_id, record)
+        if not collected:
+            _abort(worker, run_id, record)
     except LinkError as e:
         error = "link lost: %s" % e.msg
         if worker.sim is not None and not worker.sim.alive():
@@ -101,10 +122,45 @@ def run(worker, job, first=None):
     record.data["error"] = None
     record.set_link(fx.link.stats, fx.link.noise)
     record.finish(error=error, interrupted=interrupted)
+    whole = record.data["done"] is not None and not error and not (fx.link.stats.lost or fx.link.stats.garbled)
+    if collected:
+        record.data["duration_s"] = record.data.get("fixture_time_s")  # the run's, not the time since it
+        if not whole or interrupted:  # the fixture keeps it: replayed again, nothing recorded twice
+            job.error = "the replay of START run %s kept on the fixture was not whole (%s): the fixture keeps it" % (
+                kept, interrupted or error or "%d frames lost" % fx.link.stats.lost)
+            job.exit_code = FIXTURE
+            worker.note(job.error)
+            return job
+    elif kept is not None and whole:
+        worker.kept_command(stamp=kept, started=record.data["started"])  # the copy is this record
     out_dir = _write(worker, job, record, out_dir)
+    if kept is not None and (collected or whole):
+        if out_dir is not None and in_history(worker, identity(record.data)):
+            worker.kept_command(drop=kept)
+        else:
+            worker.note("START run %s stays on the fixture: its record is not in the history yet" % kept)
     job.failed = list(record.data.get("failed") or [])
     job.failures = record.failures()
     return _done(worker, job, record.data, out_dir, record.exit_code())
+
+
+def kept_identity(worker, started):
+    """The history's identity of the record a kept START run (no serial) dated `started` makes."""
+    rec = RunRecord(0, "initial", started=parse_iso(started))
+    rec.set_fixture(worker.fx.hello, worker.fx.info())
+    return identity(rec.data)
+
+
+def in_history(worker, rid):
+    """True if the station's history database holds the record `rid`."""
+    try:
+        engine = history_db.open_db(worker.settings.db)
+        runs = history_schema.runs
+        with engine.connect().execution_options(readonly=True) as conn:
+            return conn.execute(sa.select(runs.c.id).where(runs.c.id == rid)).first() is not None
+    except Exception as e:  # noqa: BLE001 - not known to be stored: the fixture keeps its copy
+        worker.note("the history database cannot be read (%s: %s)" % (type(e).__name__, e))
+        return False
 
 
 def _abort(worker, run_id, record):

@@ -19,11 +19,13 @@ import logging
 import queue
 import threading
 import time
+from datetime import timedelta
 
 from tester.exitcodes import FIXTURE
 from tester.firmware import protocol
 from tester.fixture import CommandError, Fixture, VersionMismatch
 from tester.link import Link, LinkError, LinkLost
+from tester.records.base import iso, utc_now
 from tester.station import jobs, model
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ HANDSHAKE_S = 5.0
 IDLE_POLL_S = 0.2  # how long the idle loop waits for a frame before looking at its job queue
 HEARTBEAT_S = 5.0
 STATUS_TIMEOUT_S = 2.0
+REPLAY_TRIES = 3  # replays of one kept START run the link spoiled, per connection
 
 
 class Gone(Exception):
@@ -55,6 +58,7 @@ class Worker(threading.Thread):
         self.stopping = None  # the reason the station stops this worker
         self.current = None  # the Job in progress
         self.on_log = None  # a job's hook for the fixture's log frames (they go into its record)
+        self.kept_tries = {}  # kept START run -> replays tried on this connection
 
     # -- for the station ------------------------------------------------------------------------
 
@@ -112,7 +116,8 @@ class Worker(threading.Thread):
         self.key = fid
         self._attached()
         self.configure()
-        self.collect_stored()
+        if (fx.hello or {}).get(protocol.STORED_RUNS):
+            self.collect_stored()
         self._idle()
         return "stopped", None
 
@@ -142,15 +147,95 @@ class Worker(threading.Thread):
             self.note("START not configured: %s" % e.msg)
 
     def collect_stored(self):
-        """START runs the fixture finished while no host was attached. Today's firmware does not
-        keep them. When it does (its hello saying how many, a command replaying each one's frames
-        as the live run sent them), each replayed run goes through jobs.run(self, job, first=its
-        run frame) exactly like a live START run, and the fixture is told to forget it only after
-        its record is written and stored: nothing lost, nothing stored twice (the history's
-        identity of a record is its start, fixture and host)."""
-        kept = (self.fx.hello or {}).get("stored_runs")
-        if kept:
-            self.note("the fixture keeps %s START result(s) this tester cannot collect yet: update tester" % kept)
+        """START runs the fixture finished while no host was attached (its hello and STATUS say
+        how many: stored_runs), each kept on its flash (firmware/kept_runs.py). Each one, oldest
+        first: dated if no host dated it yet (the fixture has no clock: from its uptime when the
+        run is of this boot, else now), looked up in the history (a record already stored, the
+        fixture's drop answer lost, is not stored twice), replayed (KEPT replay=N) and recorded
+        through jobs.run(self, job, first=its run frame) exactly like a live START run; jobs.run
+        tells the fixture to forget it (KEPT drop=N) only after its record is written and stored.
+        A replay the link spoils is tried again (REPLAY_TRIES), then left on the fixture."""
+        try:
+            listing = self.fx.command("KEPT", timeout=STATUS_TIMEOUT_S).payload
+        except LinkLost as e:
+            raise Gone(e.msg)
+        except (LinkError, CommandError) as e:  # busy (a START run now), or an older firmware
+            self.note("kept START runs not collected now: %s" % e.msg)
+            return
+        for run in listing.get("runs") or []:
+            if self.stopping is not None:
+                return
+            if self.kept_tries.get(run.get("n"), 0) < REPLAY_TRIES:
+                self._collect(run)
+
+    def _collect(self, run):
+        n = run["n"]
+        if not run.get("frames"):  # the flash refused its copy from the start: nothing to collect
+            self.note("START run %d kept on the fixture is empty (its copy could not be written): forgotten" % n)
+            self.kept_command(drop=n)
+            return
+        started, how = run.get("started"), "the first host that collected it"
+        if started is None:
+            age = run.get("age_s")
+            if age is not None:
+                when, how = utc_now() - timedelta(seconds=age), "the fixture's uptime"
+            else:
+                when, how = utc_now(), "the time it was collected (the fixture was powered off since the run)"
+            started = (self.kept_command(stamp=n, started=iso(when)) or {}).get("started")
+            if started is None:
+                return
+        if jobs.in_history(self, jobs.kept_identity(self, started)):
+            self.note("START run %d kept on the fixture is already in the history: forgotten on the fixture" % n)
+            self.kept_command(drop=n)
+            return
+        self.kept_tries[n] = self.kept_tries.get(n, 0) + 1
+        # the fixture was idle when it listed its runs: a START run's frames set aside before
+        # now are the tail of a run whose start this station missed (its copy is collected)
+        stale = [f for f in self.pending if f.id == 0]
+        if stale:
+            rest = [f for f in self.pending if f.id != 0]
+            self.pending.clear()
+            self.pending.extend(rest)
+        try:
+            cmd_id = self.fx.link.send("KEPT", replay=n)
+        except LinkLost as e:
+            raise Gone(e.msg)
+        first = self._replay_first(cmd_id, n)
+        if first is None:
+            return
+        job = self.station.button_job(self, first)
+        job.params.update(collected=True, kept=n, started=started, started_from=how)
+        self.note("collecting START run %d kept on the fixture (%s frames, %s)" % (n, run.get("frames"), run.get("verdict") or "incomplete"))
+        self._do(job, first=first)
+
+    def _replay_first(self, cmd_id, n):
+        """The run frame of the replay of kept run n (others met meanwhile set aside), or None
+        when the fixture refuses it."""
+        deadline = time.monotonic() + self.settings.timeout
+        while True:
+            try:
+                f = self.fx.link.read_frame(max(0.05, deadline - time.monotonic()))
+            except LinkLost as e:
+                raise Gone(e.msg)
+            except LinkError as e:
+                self.note("KEPT replay=%d: %s" % (n, e.msg))
+                return None
+            if f.id == cmd_id and f.kind == protocol.K_ERR:
+                self.note("KEPT replay=%d refused: %s" % (n, f.get("msg")))
+                return None
+            if f.id == 0 and f.kind == protocol.K_RUN and f.get("kept") == n:
+                return f
+            self._unsolicited(f)
+
+    def kept_command(self, **args):
+        """KEPT stamp=/drop= on the fixture: its ok's payload, or None (said on the tile)."""
+        try:
+            return self.fx.command("KEPT", timeout=STATUS_TIMEOUT_S, **args).payload
+        except LinkLost as e:
+            raise Gone(e.msg)
+        except (LinkError, CommandError) as e:
+            self.note("KEPT %s: %s" % (" ".join("%s=%s" % kv for kv in sorted(args.items())), e.msg))
+            return None
 
     # -- idle -------------------------------------------------------------------------------------
 
@@ -195,6 +280,8 @@ class Worker(threading.Thread):
             self.note("the fixture restarted (reset cause %s)" % f.get("reset_cause"))
             self._attached()
             self.configure()
+            if f.get(protocol.STORED_RUNS):
+                self.collect_stored()
         elif f.kind == protocol.K_LOG:
             self._log(f)
 
@@ -226,6 +313,8 @@ class Worker(threading.Thread):
         if tile is not None and tile.state == model.SILENT:
             fields.update(state=model.IDLE, reason=None)
         self.model.update(self.key, **fields)
+        if s.get(protocol.STORED_RUNS) and not s.get("busy"):  # a copy left by a live run, or kept meanwhile
+            self.collect_stored()
 
     # -- jobs -------------------------------------------------------------------------------------
 
