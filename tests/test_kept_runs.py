@@ -230,3 +230,39 @@ def test_flash_refusing_the_copy_never_stops_the_run(mpy):
     assert run["frames"] == 5 and run["complete"] is False and d["full_list"]["stored_write_failed"] == 2
     replay = d["full_replay"]
     assert len(replay) == 5 + 2 and replay[-2][1]["verdict"] == "ABORTED" and replay[-1][1]["complete"] is False
+
+
+def _constant(path, name):
+    import ast
+
+    for node in ast.parse(Path(path).read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError("%s: no %s" % (path, name))
+
+
+def test_kept_runs_are_device_data_a_deploy_leaves_alone(tmp_path, monkeypatch):
+    """The one definition of the device's filesystem knows what the firmware writes there as
+    data (its names from the firmware itself); the deploy's plan never names them, and a firmware
+    tree that would put code there is refused."""
+    import shutil
+
+    from tester import deploy
+    from tester.firmware import DEVICE_DATA, FIRMWARE_DIR, device_files
+
+    assert set(DEVICE_DATA) == {_constant(FIRMWARE_DIR / "kept_runs.py", "DIR"), _constant(FIRMWARE_DIR / "app.py", "CONFIG_FILE")}
+    files = device_files()
+    assert not [dev for _, dev in files if dev.split("/")[0] in DEVICE_DATA]
+    monkeypatch.setattr(deploy, "mpremote_exe", lambda: "mpremote")
+    argv = deploy.deploy_argv("/dev/ttyACM0", files, json.dumps(deploy.manifest(files, FIRMWARE_DIR, "fixture_v1")))
+    assert not [a for a in argv if "kept/" in a or "'kept'" in a or "config.json" in a]
+    tree = tmp_path / "fw"
+    shutil.copytree(FIRMWARE_DIR, tree, ignore=shutil.ignore_patterns("__pycache__"))
+    (tree / "kept").mkdir()
+    (tree / "kept" / "x.py").write_text("")
+    try:
+        device_files(tree)
+    except ValueError as e:
+        assert "device's own data" in str(e)
+    else:
+        raise AssertionError("a firmware tree with kept/ was accepted")

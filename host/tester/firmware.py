@@ -31,7 +31,13 @@ BOARDS_DIR = REPO_DIR / "boards"
 #
 # Caches, hidden files and *.egg-info are not part of it; the deploy's manifest
 # (/deployed.json) is written by the device itself.
+#
+# What the firmware itself writes there is data, not code (DEVICE_DATA): /config.json (what START
+# runs, app.CONFIG_FILE) and /kept/ (START runs kept for a host to collect, kept_runs.DIR). A
+# deploy never copies, prunes or removes them (it touches the files above, their packages'
+# folders and /deployed.json only), and no firmware file may take their names.
 ENTRY = "main.py"
+DEVICE_DATA = ("config.json", "kept")
 NATIVE = ("event_merge.py",)
 BOARD_PROFILE = "board.py"
 TARGETS = ("rp2", "unix")  # a real RP2040, the simulated board
@@ -54,6 +60,8 @@ def device_files(source=FIRMWARE_DIR, board="fixture_v1", target="rp2"):
         if _ignored(rel):
             continue
         dev = rel.as_posix()
+        if dev.split("/", 1)[0] in DEVICE_DATA or dev.split("/", 1)[0][:-3] in DEVICE_DATA:
+            raise ValueError("%s would be /%s on the device, which holds the device's own data" % (p, dev))
         if target == "rp2" and dev in NATIVE:
             dev = dev[:-3] + ".mpy"
         files.append((p, dev))
