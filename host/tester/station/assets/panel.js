@@ -74,7 +74,8 @@ function render(t) {
   if (t.state === "busy" && job && job.kind === "run" && t.progress) {
     const p = t.progress;
     const frac = p.total ? Math.min(1, p.done / p.total) : 0;
-    body.push(h("div", {class: "sub"}, (job.source === "button" ? "START button" : "started from the " + job.source) +
+    body.push(h("div", {class: "sub"}, (job.source === "button" ? (job.params.collected ? "START button, kept on the fixture, collected" : "START button")
+      : "started from the " + job.source) +
       " \u00B7 " + p.positions + " positions, stage " + p.stage + (p.serial ? " \u00B7 serial " + p.serial : "")));
     body.push(h("div", {class: "progress"}, h("div", {class: "fill", style: "width:" + (100 * frac).toFixed(1) + "%"}),
       h("span", {class: "label"}, p.done + " / " + p.total + " measured \u00B7 " + (p.step || ""))));
@@ -178,7 +179,7 @@ function sum(a) {
 
 function resultRow(r) {
   const v = r.verdict || "none";
-  const what = r.kind === "monitor" ? "monitor " + (r.params.seconds || "") + " s" : "run" + (r.source === "button" ? " (START)" : "");
+  const what = r.kind === "monitor" ? "monitor " + (r.params.seconds || "") + " s" : "run" + (r.source === "button" ? (r.params.collected ? " (START, collected)" : " (START)") : "");
   return h("li", {"data-verdict": v, "data-job": r.id},
     h("span", {class: "v v-" + v}, r.verdict || "NO RESULT"),
     h("span", {}, clock(r.ended || r.created)),
