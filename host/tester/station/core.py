@@ -124,8 +124,11 @@ class Station:
                 return other
             self.by_fixture[fid] = worker
             self.model.remove(port_key(worker.device))  # a refusal of this port is over
-        self._say("%s connected on %s%s" % (fid, worker.device, " (SIMULATED)" if worker.sim is not None else ""))
         return None
+
+    def connected(self, worker):
+        """Said once the fixture's tile is up: whoever reads the line can ask for it at once."""
+        self._say("%s connected on %s%s" % (worker.key, worker.device, " (SIMULATED)" if worker.sim is not None else ""))
 
     def worker_ended(self, worker, outcome, reason):
         m = self.model

@@ -115,6 +115,7 @@ class Worker(threading.Thread):
                                "(tester flash --port %s --fixture-id NEW)" % (other.device, fid, self.device), fx.hello)
         self.key = fid
         self._attached()
+        self.station.connected(self)
         self.configure()
         if (fx.hello or {}).get(protocol.STORED_RUNS):
             self.collect_stored()
