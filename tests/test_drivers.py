@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 PRELUDE = """
 import json, simhw, simclock, relay_map, spec5861

@@ -9,7 +9,6 @@ page's size. The browser is not involved.
 """
 
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
