@@ -101,3 +101,32 @@ def test_start_with_no_station_collected_once(tmp_path, monkeypatch):
         hello, listing = _kept_on_fixture(sim.port)
         assert hello["stored_runs"] == 0 and listing["runs"] == [] and listing["stored_dropped"] == 0
         assert len(_rows(db)) == 2 and len(list((tmp_path / "results").iterdir())) == 2
+
+
+def test_start_run_cut_on_the_link_is_recorded_once_from_the_fixtures_copy(tmp_path):
+    """The cable is pulled during a START run the station is recording: the fixture finishes the run
+    and keeps it whole; the station makes no partial record of it, and when the cable is back it
+    records the fixture's copy: one record of one press, complete, stored once."""
+    sc = scenario_mod.load(str(SCENARIOS / "high-contact-40.toml"))
+    sim = SimFixture(sc.sim, workdir=tmp_path / "sim", uid=discovery.sim_uid(7))
+    (sim.fs / "config.json").write_text(json.dumps({"pins": 40, "stage": "initial"}))
+    db = tmp_path / "history.sqlite"
+    with sim, station(tmp_path, "--port", sim.port, sims=0, db=db) as (st, server, sims, base):
+        wait_for("the fixture's tile", lambda: (tile(base, FID) or {}).get("state") == "idle")
+        sim.press_start()
+        wait_for("the START run under way", lambda: ((tile(base, FID) or {}).get("progress") or {}).get("done", 0) >= 2,
+                 every=0.02)
+        sim.unplug()
+        wait_for("the START run kept whole on the fixture", lambda: 1 in _kept_whole(sim.fs))
+        wait_for("the fixture gone", lambda: (tile(base, FID) or {}).get("state") == "gone")
+        sim.replug()
+        t = wait_for("the copy collected", lambda: (lambda t: t if t and any(r["params"].get("collected") for r in t["results"])
+                                                     and t["state"] == "idle" else None)(tile(base, FID)))
+    live = [r for r in t["results"] if not r["params"].get("collected")]
+    assert live and "keeps it whole" in live[0]["error"] and live[0]["result"] is None
+    dirs = list((tmp_path / "results").iterdir())
+    assert len(dirs) == 1, dirs
+    rec = json.loads((dirs[0] / "record.json").read_text())
+    assert rec["complete"] is True and rec["verdict"] == "FAIL" and rec["failed"] == [17] and len(rec["contacts"]) == 40
+    assert rec["source"] == "button" and rec["collected"]["kept"] == 1
+    assert [r.id for r in _rows(db)] == [store.identity(rec)]

@@ -32,7 +32,7 @@ from tester.history import schema as history_schema
 from tester.history.store import identity
 from tester.link import LinkError
 from tester.monitor_session import Monitor
-from tester.records.base import iso, parse_iso, result_dir_name, utc_now, write_or_rescue, write_text
+from tester.records.base import RECORD_NAME, iso, parse_iso, result_dir_name, utc_now, write_or_rescue, write_text
 from tester.records.monitor import MonitorRecord
 from tester.records.run import RunRecord
 
@@ -133,6 +133,16 @@ def run(worker, job, first=None):
             return job
     elif kept is not None and whole:
         worker.kept_command(stamp=kept, started=record.data["started"])  # the copy is this record
+    elif kept is not None and not interrupted:
+        # frames lost on the way (a congested or pulled cable): the fixture's copy on its flash is
+        # whole, and recorded once when it is collected; a second, partial record of the same press
+        # is not made
+        _discard_in_progress(out_dir)
+        job.error = ("START run %s reached the station incomplete (%s): the fixture keeps it whole; it is recorded "
+                     "when the station collects it" % (kept, error or "%d frame(s) lost" % fx.link.stats.lost))
+        job.exit_code = FIXTURE
+        worker.note(job.error)
+        return job
     out_dir = _write(worker, job, record, out_dir)
     if kept is not None and (collected or whole):
         if out_dir is not None and in_history(worker, identity(record.data)):
@@ -142,6 +152,15 @@ def run(worker, job, first=None):
     job.failed = list(record.data.get("failed") or [])
     job.failures = record.failures()
     return _done(worker, job, record.data, out_dir, record.exit_code())
+
+
+def _discard_in_progress(out_dir):
+    """The directory this job wrote at its start ("run in progress"), when nothing else is in it."""
+    out_dir = Path(out_dir)
+    if out_dir.is_dir() and {p.name for p in out_dir.iterdir()} <= {RECORD_NAME, RunRecord.CSV_NAME}:
+        for p in out_dir.iterdir():
+            p.unlink()
+        out_dir.rmdir()
 
 
 def kept_identity(worker, started):
