@@ -12,11 +12,12 @@ from tester.commands import monitor as monitor_cmd
 from tester.commands import sim as sim_cmd
 from tester.commands import flash as flash_cmd
 from tester.commands import calibrate as calibrate_cmd
+from tester.commands import cycles as cycles_cmd
 from tester.commands import history as history_cmd
 from tester.commands import report as report_cmd
 from tester.commands import station as station_cmd
 
-COMMANDS = (run_cmd, sim_cmd, monitor_cmd, flash_cmd, calibrate_cmd, history_cmd, report_cmd, station_cmd)
+COMMANDS = (run_cmd, sim_cmd, monitor_cmd, flash_cmd, calibrate_cmd, cycles_cmd, history_cmd, report_cmd, station_cmd)
 
 
 def build_parser():

@@ -137,8 +137,11 @@ class Fixture:
     def safe(self):
         return self.command("SAFE")
 
-    def start_run(self, pins, stage="initial", current_ma=None, serial=None, date=None, allow_expired_cal=False):
+    def start_run(self, pins, stage="initial", current_ma=None, serial=None, date=None, allow_expired_cal=False,
+                  allow_worn=False):
         args = {"pins": pins, "stage": stage}
+        if allow_worn:
+            args["allow_worn"] = 1
         if date is not None:  # the fixture has no clock: it checks the calibration's due date with ours
             args["date"] = date
         if allow_expired_cal:
@@ -163,6 +166,13 @@ class Fixture:
                         "RUN",
                         f.get("code"),
                         "%s. Calibrate it: tester calibrate --port %s (or, knowingly, tester run --allow-expired-cal)"
+                        % (f.get("msg"), self.port_name),
+                    )
+                if f.get("code") == protocol.E_WORN:
+                    raise CommandError(
+                        "RUN",
+                        f.get("code"),
+                        "%s. Once they are replaced: tester cycles --reset --port %s (or, knowingly, tester run --allow-worn)"
                         % (f.get("msg"), self.port_name),
                     )
                 if f.get("code") in (protocol.E_RANGE, protocol.E_ARG):

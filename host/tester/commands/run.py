@@ -45,6 +45,12 @@ def add_parser(sub):
         action="store_true",
         help="run although the fixture's calibration is expired, corrupt or missing (the record says so)",
     )
+    p.add_argument(
+        "--allow-worn",
+        action="store_true",
+        help="run although the fixture's test-board connectors reached their rated mating cycles (the record says so;"
+        " replace them and tester cycles --reset)",
+    )
     common.add_record_args(p)
     common.add_connection_args(p)
     g = p.add_argument_group("on a station (tester station)")
@@ -100,7 +106,8 @@ def run(args):
             fx.on_frame = lambda f: (record.add_frame(f), view.on_log(f.payload)) if f.kind == protocol.K_LOG else None
             from tester.calibration import today
 
-            run_id = fx.start_run(args.pins, args.stage, args.current_ma, args.serial, today(), args.allow_expired_cal)
+            run_id = fx.start_run(args.pins, args.stage, args.current_ma, args.serial, today(), args.allow_expired_cal,
+                                  args.allow_worn)
             for f in fx.run_frames(run_id, args.timeout):
                 _show(f, record, view, args.pins)
         except KeyboardInterrupt:  # SIGINT, SIGTERM, SIGHUP (tester.interrupts)
