@@ -29,6 +29,7 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+PRESS_TIMEOUT_S = 60  # a START run takes a few seconds; a press with no result is a problem, counted
 TESTER = str(Path(sys.executable).parent / "tester")
 SCENARIOS = [("good-40", "PASS", []), ("high-contact-40", "FAIL", [17]), ("open-contact-40", "FAIL", [5]),
              ("good-40", "PASS", [])]
@@ -67,11 +68,14 @@ class Bench:
                     last = call(self.base, "GET", "/api/fixtures/%s" % fid)[1]["results"]
                     before = last[0]["id"] if last else None
                     call(self.base, "POST", "/api/fixtures/%s/press" % fid)
+                    give_up = time.monotonic() + PRESS_TIMEOUT_S
                     while True:
                         t = call(self.base, "GET", "/api/fixtures/%s" % fid)[1]
                         if t["results"] and t["results"][0]["id"] != before and t["state"] == "idle":
                             job = t["results"][0]
                             break
+                        if time.monotonic() > give_up:
+                            raise TimeoutError("START pressed, no result within %d s: %s" % (PRESS_TIMEOUT_S, t["log"][-1:]))
                         time.sleep(0.1)
                 else:
                     _, job = call(self.base, "POST", "/api/fixtures/%s/run" % fid, {"serial": "B%d-%05d" % (i, n)})

@@ -104,14 +104,7 @@ def _kill(proc):
 def run_campaign(seed, inputs, workdir, heavy_p=0.06, log=None):
     """Generate batches until `inputs` chunks, run them, return a Result."""
     t0 = time.monotonic()
-    batches = batches_for(seed, inputs, heavy_p)
-    res = Result(seed)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    env = _env(workdir, gen.scenario())
-    start = 0
-    while start < len(batches):
-        start = _run_process(batches, start, workdir, env, res, log)
+    res = replay(batches_for(seed, inputs, heavy_p), workdir, log, Result(seed))
     res.wall_s = time.monotonic() - t0
     return res
 
@@ -295,9 +288,9 @@ def batches_for(seed, inputs, heavy_p=0.06):
     return out
 
 
-def replay(batches, workdir, log=None):
+def replay(batches, workdir, log=None, res=None):
     """Run the given batches on one fresh fixture; -> Result (for a reproduction)."""
-    res = Result(-1)
+    res = Result(-1) if res is None else res
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     env = _env(workdir, gen.scenario())

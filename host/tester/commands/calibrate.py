@@ -46,11 +46,7 @@ examples:
 def add_parser(sub):
     p = add_command(sub, "calibrate", "calibrate a fixture: coupon, reference resistors, store",
                     DESCRIPTION, exitcodes.TOOLS, run)
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--port", metavar="DEV", help="serial port of the fixture")
-    g.add_argument("--serial-number", metavar="USBSN", help="the fixture with this USB serial number")
-    g.add_argument("--sim", action="store_true", help="the SIMULATED fixture kept in --workdir")
-    p.add_argument("--workdir", metavar="DIR", help="with --sim: the simulated fixture's directory (default as tester flash --sim)")
+    common.add_kept_fixture_args(p)
     p.add_argument("--pins", type=int, metavar="N", help="positions to calibrate (default: all the fixture holds)")
     p.add_argument("--due-days", type=int, default=calmod.DEFAULT_DUE_DAYS, metavar="D", help="due in D days (default %(default)s)")
     p.add_argument("--date", type=int, metavar="YYYYMMDD", help=argparse.SUPPRESS)  # hidden: a date other than today

@@ -37,6 +37,20 @@ def check_seconds(name, v):
         raise UsageError("%s %r: give a finite number of seconds above 0, at most %d" % (name, v, MAX_WAIT_S))
 
 
+def add_kept_fixture_args(p, everyone=None):
+    """The fixture a maintenance command (flash, calibrate, cycles) works on: a real one by port or
+    USB serial number, or the SIMULATED one `tester flash --sim` keeps in --workdir. `everyone`:
+    the help of an --all option, when the command has one."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--port", metavar="DEV", help="serial port of the fixture")
+    g.add_argument("--serial-number", metavar="USBSN", help="the fixture with this USB serial number")
+    if everyone:
+        g.add_argument("--all", action="store_true", help=everyone)
+    g.add_argument("--sim", action="store_true", help="the SIMULATED fixture kept in --workdir")
+    p.add_argument("--workdir", metavar="DIR", help="with --sim: the simulated fixture's directory (its flash fs/ and eeprom.bin;"
+                   " default: the one tester flash --sim keeps)")
+
+
 def add_connection_args(p):
     g = p.add_argument_group("fixture")
     g.add_argument("--port", metavar="DEV", help="serial port of a real fixture (default: find it by USB identity)")

@@ -30,11 +30,7 @@ examples:
 def add_parser(sub):
     p = add_command(sub, "cycles", "test-board connectors' mating cycles; --reset once replaced",
                     DESCRIPTION, exitcodes.TOOLS, run)
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--port", metavar="DEV", help="serial port of the fixture")
-    g.add_argument("--serial-number", metavar="USBSN", help="the fixture with this USB serial number")
-    g.add_argument("--sim", action="store_true", help="the SIMULATED fixture kept in --workdir")
-    p.add_argument("--workdir", metavar="DIR", help="with --sim: the simulated fixture's directory (default as tester flash --sim)")
+    common.add_kept_fixture_args(p)
     p.add_argument("--reset", action="store_true", help="the test-board connectors were replaced: count from 0")
     p.add_argument("--yes", action="store_true", help="with --reset: do not ask for the replacement to be confirmed")
     p.add_argument("--json", action="store_true", help="print the counter as JSON")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tester import deploy as deploy_mod
 from tester import exitcodes
-from tester.commands import add_command
+from tester.commands import add_command, common
 from tester.exitcodes import FixtureError, UsageError
 from tester.firmware import FIRMWARE_DIR
 from tester.fixture import Fixture
@@ -57,12 +57,7 @@ examples:
 def add_parser(sub):
     p = add_command(sub, "flash", "deploy the firmware onto fixtures and check them",
                     DESCRIPTION, exitcodes.TOOLS, run)
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--port", metavar="DEV", help="serial port of the fixture")
-    g.add_argument("--serial-number", metavar="USBSN", help="the fixture with this USB serial number")
-    g.add_argument("--all", action="store_true", help="every fixture attached (by USB VID:PID)")
-    g.add_argument("--sim", action="store_true", help="the SIMULATED fixture kept in --workdir")
-    p.add_argument("--workdir", metavar="DIR", help="with --sim: the simulated fixture's directory (flash fs/ and eeprom.bin)")
+    common.add_kept_fixture_args(p, everyone="every fixture attached (by USB VID:PID)")
     p.add_argument("--source", metavar="DIR", default=str(FIRMWARE_DIR), help="firmware tree to deploy (default: this tester's)")
     p.add_argument("--board", default="fixture_v1", help="board profile copied as /board.py (boards/NAME/board.py)")
     p.add_argument("--fixture-id", metavar="ID", help="write this fixture id to the fixture's EEPROM (default: keep it)")
