@@ -37,6 +37,7 @@ SHOCK_PEAK_G, SHOCK_PULSE_MS = 50, 11  # half-sine
 VERDICT_EXIT = {protocol.PASS: exitcodes.PASS, protocol.FAIL: exitcodes.FAIL, protocol.INVALID: exitcodes.INVALID,
                 protocol.ERROR: exitcodes.FIXTURE}
 SHOCK_WINDOW_S = 5  # default: time to fire after "fire now" (the self-check comes first)
+SWEEP_MODES = ("linear", "log")  # how the sweep is read to tag events (tester.records.monitor.sweep_hz)
 
 
 def duration(text):
@@ -134,7 +135,7 @@ def add_parser(sub):
     _common(v)
     v.add_argument("--axis-duration", type=duration, default=AXIS_DURATION_S, metavar="T",
                    help="time per axis (spec: %dh)" % (AXIS_DURATION_S // 3600))
-    v.add_argument("--sweep", choices=("linear", "log"), default="linear",
+    v.add_argument("--sweep", choices=SWEEP_MODES, default="linear",
                    help="how the 10-55-10 Hz/min sweep is read to tag events (default linear, MIL-STD-202 method 201)")
     v.add_argument("--yes", action="store_true", help="do not prompt the operator between axes (automation)")
     v.add_argument("--resume", metavar="DIR",
@@ -346,12 +347,7 @@ def _llcr(args, stage, out, view):
             interrupts.note_keyboard_interrupt()
             code = interrupts.exit_code()
     dirs = sorted(p for p in Path(out).iterdir() if p.is_dir()) if Path(out).exists() else []
-    st = {"exit_code": code, "verdict": None, "dir": str(dirs[-1]) if dirs else None}
-    if dirs and (dirs[-1] / RECORD_NAME).exists():
-        r = json.loads((dirs[-1] / RECORD_NAME).read_text())
-        st.update(verdict=r.get("verdict"),
-                  failures=[c for c in r.get("contacts", []) + r.get("anchors", []) if c.get("verdict") != protocol.PASS],
-                  fixture_id=(r.get("fixture") or {}).get("id"))
+    st = stage_summary(code, dirs[-1] if dirs else None)
     if interrupts.received():
         st["verdict"] = protocol.ABORTED
         st["interrupted_by"] = interrupts.received()
@@ -360,12 +356,53 @@ def _llcr(args, stage, out, view):
     return st
 
 
+def stage_summary(code, run_dir):
+    """What a vibration record keeps of a contact resistance stage: the run's exit code, verdict,
+    directory, failing contacts and fixture (from the run's record.json in `run_dir`)."""
+    st = {"exit_code": code, "verdict": None, "dir": str(run_dir) if run_dir else None}
+    if run_dir is not None and (Path(run_dir) / RECORD_NAME).exists():
+        r = json.loads((Path(run_dir) / RECORD_NAME).read_text())
+        st.update(verdict=r.get("verdict"),
+                  failures=[c for c in r.get("contacts", []) + r.get("anchors", []) if c.get("verdict") != protocol.PASS],
+                  fixture_id=(r.get("fixture") or {}).get("id"))
+    return st
+
+
+def stage_dir(out_dir, name):
+    """Where the contact resistance record of stage `name` goes: inside the procedure's directory
+    (a stage run again on resume keeps the earlier attempt beside it)."""
+    return common.unique_dir(Path(out_dir) / ("contact-resistance-%s" % name))
+
+
+def vibration_conditions(axis_s, sweep):
+    """The conditions a vibration record states (tester vibration and the station's job)."""
+    return {
+        "procedure": "5861 spec 8.6 vibration", "sweep": "10-55-10 Hz per minute, %s" % sweep, "sweep_mode": sweep,
+        "amplitude_mm_pp": SWEEP_AMPLITUDE_MM_PP, "monitor_current_ma": 100, "axis_duration_s": axis_s, "axes": list(AXES),
+        "sweep_reading": "MIL-STD-202 method 201: uniform (linear) 10->55->10 Hz in 1 min" if sweep == "linear"
+        else "logarithmic 10->55->10 Hz in 1 min (30 s each way)",
+    }
+
+
+def vibration_windows(axis_s, done=()):
+    """The axes still to monitor, as windows [(seconds, axis, label, tags, operator prompt)]."""
+    windows = []
+    for i, ax in enumerate(AXES):
+        if ax in done:
+            continue
+        if i == 0:
+            prompt = "mount the fixture for axis X on the shaker (10-55-10 Hz/min, %s mm p-p)" % SWEEP_AMPLITUDE_MM_PP
+        else:
+            prompt = "turn the fixture to axis %s (spec 8.6: %d h per axis)" % (ax, AXIS_DURATION_S // 3600)
+        windows.append((axis_s, ax, "axis-%s" % ax, {"axis": ax}, prompt))
+    return windows
+
+
 def _place_stage(name, st, out_dir):
-    """A contact resistance record goes inside the procedure's directory (a stage run again on
-    resume keeps the earlier attempt beside it)."""
+    """A contact resistance record goes inside the procedure's directory (stage_dir)."""
     src = Path(st["dir"]) if st.get("dir") else None
     if src is not None and src.exists():
-        dst = common.unique_dir(out_dir / ("contact-resistance-%s" % name))
+        dst = stage_dir(out_dir, name)
         shutil.move(str(src), str(dst))
         st["dir"] = str(dst)
 
@@ -433,12 +470,7 @@ def cmd_vibration(args):
         T, sweep = args.axis_duration, args.sweep
         rec = MonitorRecord("vibration", args.pins, args.sim, args.serial, args.lot, args.operator)
         rec.set_scenario(scenario)
-        rec.data["conditions"] = {
-            "procedure": "5861 spec 8.6 vibration", "sweep": "10-55-10 Hz per minute, %s" % sweep, "sweep_mode": sweep,
-            "amplitude_mm_pp": SWEEP_AMPLITUDE_MM_PP, "monitor_current_ma": 100, "axis_duration_s": T, "axes": list(AXES),
-            "sweep_reading": "MIL-STD-202 method 201: uniform (linear) 10->55->10 Hz in 1 min" if sweep == "linear"
-            else "logarithmic 10->55->10 Hz in 1 min (30 s each way)",
-        }
+        rec.data["conditions"] = vibration_conditions(T, sweep)
     stages_dir = Path(args.out) / (".vibration-stages-%d" % os.getpid())
     try:
         return _vibration(args, view, scenario, rec, out_dir, stages_dir, T, sweep)
@@ -464,16 +496,7 @@ def _vibration(args, view, scenario, rec, out_dir, stages_dir, T, sweep):
             msg = "contact resistance at stage initial did not complete (exit %d): vibration not started" % st["exit_code"]
             code = _finish(args, view, rec, out_dir, msg)
             return st["exit_code"] if st["exit_code"] != exitcodes.FAIL else code
-    done = {w["axis"] for w in rec.data["windows"] if _axis_done(w)}
-    windows = []
-    for i, ax in enumerate(AXES):
-        if ax in done:
-            continue
-        if i == 0:
-            prompt = "mount the fixture for axis X on the shaker (10-55-10 Hz/min, %s mm p-p)" % SWEEP_AMPLITUDE_MM_PP
-        else:
-            prompt = "turn the fixture to axis %s (spec 8.6: %d h per axis)" % (ax, AXIS_DURATION_S // 3600)
-        windows.append((T, ax, "axis-%s" % ax, {"axis": ax}, prompt))
+    windows = vibration_windows(T, {w["axis"] for w in rec.data["windows"] if _axis_done(w)})
     error = interrupted = None
     if windows:
         out_dir, error, interrupted = _monitored(args, scenario, "vibration", windows, view, rec, out_dir, sweep=sweep)

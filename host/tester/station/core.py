@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from tester.commands import common
-from tester.commands.monitor import AXES, DIRECTIONS
+from tester.commands.monitor import AXES, AXIS_DURATION_S, DIRECTIONS, SWEEP_MODES
 from tester.exitcodes import UsageError
 from tester.firmware import spec5861
 from tester.station import discovery, model
@@ -225,6 +225,18 @@ class Station:
             job.stop_reason = reason
             return job
 
+    def continue_job(self, job_id):
+        """The operator's Continue: a job waiting for it (a vibration axis) goes on."""
+        with self.lock:
+            job = self.model.jobs.get(job_id)
+            if job is None:
+                raise StationError(404, "no job %s at this station" % job_id)
+            if job.state == model.DONE or not job.prompt:
+                raise StationError(409, "job %s is not waiting for the operator (%s)" % (job_id, job.state))
+            job.proceed.set()
+            self.model.note(job.fixture, "operator: continue")
+            return job
+
     def press(self, fid):
         """START on a simulated fixture this station started (the panel's button for it)."""
         with self.lock:
@@ -261,7 +273,8 @@ def check_params(kind, params, max_positions, settings):
     """The parameters of a run or a monitoring window, checked as tester run/monitor check
     their options (UsageError). Returns them normalized."""
     params = dict(params or {})
-    unknown = set(params) - {"pins", "stage", "serial", "current_ma", "allow_expired_cal", "seconds", "axis"}
+    unknown = set(params) - {"pins", "stage", "serial", "current_ma", "allow_expired_cal", "seconds", "axis",
+                             "axis_seconds", "sweep", "yes"}
     if unknown:
         raise UsageError("unknown parameter(s): %s" % ", ".join(sorted(unknown)))
     pins = params.get("pins") or settings.pins
@@ -294,6 +307,16 @@ def check_params(kind, params, max_positions, settings):
         if axis is not None and axis not in AXES + DIRECTIONS:
             raise UsageError("axis %r: one of %s" % (axis, ", ".join(AXES + DIRECTIONS)))
         out["axis"] = axis
+    elif kind == "vibration":
+        s = params.get("axis_seconds", AXIS_DURATION_S)
+        if not isinstance(s, int) or isinstance(s, bool) or not 1 <= s <= MONITOR_MAX_S:
+            raise UsageError("axis_seconds %r: an axis is 1 to %d whole seconds (the spec: %d)" % (s, MONITOR_MAX_S, AXIS_DURATION_S))
+        out["axis_seconds"] = s
+        sweep = params.get("sweep") or "linear"
+        if sweep not in SWEEP_MODES:
+            raise UsageError("sweep %r: one of %s" % (sweep, ", ".join(SWEEP_MODES)))
+        out["sweep"] = sweep
+        out["yes"] = bool(params.get("yes"))
     else:
         raise UsageError("unknown job kind %r" % kind)
     return out

@@ -1,5 +1,6 @@
 """What a worker does on its fixture: a contact resistance run (asked over HTTP, or started by
-the operator's START button and streamed by the fixture) and a monitoring window.
+the operator's START button and streamed by the fixture), a monitoring window, and the vibration
+procedure of spec 8.6 (tester vibration's: stages and axes, the operator's Continue between axes).
 
 The records are the ones `tester run` and `tester monitor` write (tester.records: RunRecord,
 MonitorRecord; tester.monitor_session.Monitor for the window): the same result directory,
@@ -23,7 +24,9 @@ import sqlalchemy as sa
 
 from tester.calibration import today
 from tester.commands import common
+from tester.commands import monitor as monitor_cmd
 from tester.commands.monitor import VERDICT_EXIT
+from tester import exitcodes
 from tester.exitcodes import FIXTURE, FixtureError, OutputError, UsageError, signal_exit_code
 from tester.firmware import protocol
 from tester.fixture import CommandError
@@ -33,12 +36,14 @@ from tester.history.store import identity
 from tester.link import LinkError
 from tester.monitor_session import Monitor
 from tester.records.base import RECORD_NAME, iso, parse_iso, result_dir_name, utc_now, write_or_rescue, write_text
-from tester.records.monitor import MonitorRecord
+from tester.records.monitor import MonitorRecord, sweep_hz
 from tester.records.run import RunRecord
+from tester.station import model
 
 ABORT_WAIT_S = 3.0  # as tester run: how long the fixture has to confirm an ABORT
 TIMELINE_EVENTS = 60  # the last events, with their details (the panel's tooltips)
 TIMELINE_BINS = 120  # the whole window in bins: events per bin per channel (the panel's timeline)
+WAIT_POLL_S = 0.2  # waiting for the operator: how soon a stop is seen
 
 
 class StopRequested(Exception):
@@ -58,11 +63,12 @@ def check_stop(job):
 # -- a run ------------------------------------------------------------------------------------
 
 
-def run(worker, job, first=None):
+def run(worker, job, first=None, out_dir=None):
     """A contact resistance run. `first`: the `run` frame of a run the fixture started itself
     (START button, id 0), already read, live or replayed from the fixture's flash (job.params
     `collected`, with the start the fixture keeps for it); otherwise RUN is sent with the job's
-    parameters."""
+    parameters. `out_dir`: where its record goes (a procedure's stage), else a new directory
+    in --out."""
     fx, st = worker.fx, worker.settings
     p = job.params
     button = first is not None
@@ -81,7 +87,8 @@ def run(worker, job, first=None):
     if collected:
         record.data["collected"] = {"kept": kept, "at": iso(utc_now()), "started_from": p.get("started_from")}
     job.simulated = record.data["simulated"]
-    out_dir = common.unique_dir(Path(st.out) / result_dir_name(record.started_dt, serial, fx.info().get("id"), job.simulated))
+    if out_dir is None:
+        out_dir = common.unique_dir(Path(st.out) / result_dir_name(record.started_dt, serial, fx.info().get("id"), job.simulated))
     record.data["error"] = "run in progress (no final result yet)"
     try:
         if not collected:  # a replay is written once, whole (nothing is measured meanwhile)
@@ -220,26 +227,41 @@ def monitor(worker, job):
     fx, st = worker.fx, worker.settings
     p = job.params
     pins, seconds, serial, axis = p["pins"], int(p["seconds"]), p.get("serial"), p.get("axis")
-    rec = MonitorRecord("monitor", pins, fx.simulated, serial, st.lot, st.operator)
-    rec.set_scenario(worker.scenario)
-    rec.data["conditions"] = {"duration_s": seconds, "axis": axis}
-    rec.set_fixture(fx.hello, fx.info())
-    job.simulated = rec.data["simulated"]
     try:
-        rec.data["calibration"] = common.check_calibration(fx, p.get("allow_expired_cal"), "tester monitor")
-    except FixtureError as e:  # as tester monitor: refused before anything is measured, no record
-        return _refused(worker, job, e)
-    out_dir = common.unique_dir(Path(st.out) / (result_dir_name(rec.started_dt, serial, fx.info().get("id"), job.simulated)
-                                                + "-monitor"))
-    rec.data["error"] = "in progress"
-    try:
-        write_or_rescue(rec.write, out_dir)
-    except OutputError as e:
+        rec, out_dir = _monitor_record(worker, job, "monitor", {"duration_s": seconds, "axis": axis})
+    except (FixtureError, OutputError) as e:  # as tester monitor: refused before anything is measured
         return _refused(worker, job, e)
     live = worker.start_monitor(job, seconds)
     mon = Monitor(fx, pins, _TileView(worker, job), st.reconnect_timeout, st.timeout)
     label = "monitor-%s" % axis if axis else "monitor"
-    error = interrupted = None
+    error, interrupted = _window(worker, job, mon, rec, live, (seconds, axis, label, {"axis": axis or ""}))
+    rec.data["host_ingest"] = {"frames": mon.frames_decoded}
+    return _monitor_end(worker, job, rec, out_dir, error, interrupted)
+
+
+def _monitor_record(worker, job, kind, conditions):
+    """(record, directory) of a monitoring job of `kind`, written "in progress"; FixtureError
+    (the calibration refused) or OutputError (not writable): nothing measured, no record."""
+    fx, st, p = worker.fx, worker.settings, job.params
+    rec = MonitorRecord(kind, p["pins"], fx.simulated, p.get("serial"), st.lot, st.operator)
+    rec.set_scenario(worker.scenario)
+    rec.data["conditions"] = conditions
+    rec.set_fixture(fx.hello, fx.info())
+    job.simulated = rec.data["simulated"]
+    rec.data["calibration"] = common.check_calibration(fx, p.get("allow_expired_cal"), "tester %s" % kind)
+    out_dir = common.unique_dir(Path(st.out) / (result_dir_name(rec.started_dt, p.get("serial"), fx.info().get("id"),
+                                                                job.simulated) + "-" + kind))
+    rec.data["error"] = "in progress"
+    write_or_rescue(rec.write, out_dir)
+    return rec, out_dir
+
+
+def _window(worker, job, mon, rec, live, window, sweep=None):
+    """One monitored window (seconds, axis, label, tags) into `rec`, followed on the tile
+    (`live`: a MonitorProgress). Returns (error, interrupted): a window ended as ERROR or a
+    link lost (what arrived of it kept), or the stop asked for (MSTOP, the window kept)."""
+    fx = worker.fx
+    seconds, axis, label, tags = window
 
     def on_event(w, ev):
         with worker.model.lock:
@@ -260,20 +282,20 @@ def monitor(worker, job):
 
     try:
         check_stop(job)
-        w = mon.window(seconds, axis, label, {"axis": axis or ""}, on_event, on_status, on_mon=on_mon)
-        rec.add_window(w)
+        w = mon.window(seconds, axis, label, tags, on_event, on_status, on_mon=on_mon)
+        rec.add_window(w, sweep)
         with worker.model.lock:
             live.status(w, w.done or {}, fx.link.stats)
             live.d["verdict"] = w.verdict()
             worker.changed()
         if w.verdict() == protocol.ERROR:
-            error = "%s ended as ERROR: %s" % (label, "; ".join(w.problems()))
+            return "%s ended as ERROR: %s" % (label, "; ".join(w.problems())), None
     except StopRequested as e:
-        interrupted = e.reason
         worker.note("%s: stopping the monitoring (MSTOP), keeping what was measured" % e.reason)
-        w = mon.stop(interrupted)
+        w = mon.stop(e.reason)
         if w is not None:
-            rec.add_window(w)
+            rec.add_window(w, sweep)
+        return None, e.reason
     except (LinkError, CommandError) as e:
         error = e.msg
         if worker.sim is not None and not worker.sim.alive():
@@ -281,8 +303,14 @@ def monitor(worker, job):
         w = mon.current
         if w is not None:
             w.error = error
-            rec.add_window(w)
-    rec.data["host_ingest"] = {"frames": mon.frames_decoded}
+            rec.add_window(w, sweep)
+        return error, None
+    return None, None
+
+
+def _monitor_end(worker, job, rec, out_dir, error, interrupted, code=None):
+    """The end of a monitoring job (one window or a procedure): the verdict, the record written
+    and stored, the tile's failing pins and reasons, the exit code tester monitor/vibration give."""
     rec.finish(error, interrupted)
     out_dir = _write(worker, job, rec, out_dir)
     d = rec.data
@@ -292,23 +320,151 @@ def monitor(worker, job):
                     for f in d.get("failing") or []]
     for wd in d["windows"]:
         job.failures += ["%s: %s" % (wd.get("label") or "window", x) for x in wd.get("problems") or []]
-    if interrupted:
-        code = signal_exit_code(interrupted)
-    elif error and d["verdict"] != protocol.INVALID:
-        code = FIXTURE
-    else:
-        code = VERDICT_EXIT[d["verdict"]]
+    for name, stage in d["stages"].items():
+        if name in ("initial", "after") and stage.get("verdict") != protocol.PASS:
+            job.failures.append("contact resistance %s: %s" % (name, stage.get("verdict")))
+    if code is None:
+        if interrupted:
+            code = signal_exit_code(interrupted)
+        elif error and d["verdict"] != protocol.INVALID:
+            code = FIXTURE
+        else:
+            code = VERDICT_EXIT[d["verdict"]]
     return _done(worker, job, d, out_dir, code)
+
+
+# -- the vibration procedure (spec 8.6) -------------------------------------------------------------
+
+
+class _StageJob(model.Job):
+    """A contact resistance stage of a procedure, run by run(): stopped with its procedure."""
+
+    def __init__(self, parent, stage):
+        super().__init__("run", parent.fixture, parent.source, {
+            "pins": parent.params["pins"], "stage": stage, "serial": parent.params.get("serial"), "current_ma": None,
+            "allow_expired_cal": parent.params.get("allow_expired_cal")})
+        self.parent = parent
+
+    @property
+    def stop_reason(self):
+        return self.parent.stop_reason
+
+    @stop_reason.setter
+    def stop_reason(self, value):  # set by Job() only: a stage stops when its procedure does
+        pass
+
+
+def vibration(worker, job):
+    """tester vibration on the station: contact resistance "initial", axes X, Y, Z monitored
+    (the operator mounts and turns the fixture: the job waits for Continue unless `yes`),
+    contact resistance "after". One record (the stages' inside its directory), as the CLI's."""
+    fx, st = worker.fx, worker.settings
+    p = job.params
+    pins, axis_s, sweep = p["pins"], int(p["axis_seconds"]), p["sweep"]
+    try:
+        rec, out_dir = _monitor_record(worker, job, "vibration", monitor_cmd.vibration_conditions(axis_s, sweep))
+    except (FixtureError, OutputError) as e:  # as tester vibration: refused before anything is measured
+        return _refused(worker, job, e)
+    windows = monitor_cmd.vibration_windows(axis_s)
+    steps = len(windows) + 2
+
+    st0 = _stage(worker, job, rec, out_dir, "initial", 1, steps)
+    if st0["verdict"] == protocol.ABORTED:
+        return _monitor_end(worker, job, rec, out_dir, None, job.stop_reason)
+    if st0["verdict"] == protocol.ERROR:
+        msg = "contact resistance at stage initial did not complete (exit %s): vibration not started" % st0["exit_code"]
+        code = st0["exit_code"] if st0["exit_code"] not in (None, exitcodes.FAIL) else None
+        return _monitor_end(worker, job, rec, out_dir, msg, None, code)
+    mon = Monitor(fx, pins, _TileView(worker, job), st.reconnect_timeout, st.timeout)
+    error = interrupted = None
+    for i, (seconds, axis, label, tags, prompt) in enumerate(windows):
+        worker.set_procedure(job, step="axis %s" % axis, n=i + 2, of=steps, axis=axis,
+                             axis_n=i + 1, axes=len(windows), sweep=sweep)
+        try:
+            if p.get("yes"):
+                worker.note(prompt)
+            else:
+                _wait_operator(worker, job, prompt)
+        except StopRequested as e:
+            interrupted = e.reason
+            worker.note("%s while waiting for the operator: stopped, keeping what was measured" % e.reason)
+            break
+        live = worker.start_monitor(job, seconds, sweep)
+        error, interrupted = _window(worker, job, mon, rec, live, (seconds, axis, label, tags), sweep)
+        _save(worker, rec, out_dir)
+        if error or interrupted:
+            break
+    rec.data["host_ingest"] = {"frames": mon.frames_decoded}
+    if error is None and not interrupted:
+        st1 = _stage(worker, job, rec, out_dir, "after", steps, steps)
+        if st1["verdict"] == protocol.ABORTED:
+            interrupted = job.stop_reason
+        elif st1["verdict"] == protocol.ERROR:
+            error = "contact resistance at stage after did not complete"
+    return _monitor_end(worker, job, rec, out_dir, error, interrupted)
+
+
+def _stage(worker, job, rec, out_dir, name, n, steps):
+    """Contact resistance at stage `name`, its record inside the procedure's directory; what
+    the procedure keeps of it (commands.monitor.stage_summary) goes into rec's stages."""
+    worker.set_procedure(job, step="contact resistance %s" % name, n=n, of=steps)
+    sub = _StageJob(job, name)
+    run_dir = monitor_cmd.stage_dir(out_dir, name)
+    run(worker, sub, out_dir=run_dir)
+    stage = monitor_cmd.stage_summary(sub.exit_code, run_dir if (run_dir / RECORD_NAME).exists() else None)
+    if job.stop_reason:
+        stage["verdict"] = protocol.ABORTED
+        stage["interrupted_by"] = job.stop_reason
+    elif sub.exit_code not in (exitcodes.PASS, exitcodes.FAIL):
+        stage["verdict"] = protocol.ERROR
+        if sub.error:
+            stage["error"] = sub.error
+    rec.data["stages"][name] = stage
+    _save(worker, rec, out_dir)
+    with worker.model.lock:
+        t = worker.model.tiles.get(worker.key)
+        if t is not None:
+            t.progress = None
+            worker.changed()
+    return stage
+
+
+def _wait_operator(worker, job, prompt):
+    """The operator mounts or turns the fixture: the job waits for Continue (the panel, POST
+    /api/jobs/ID/continue); a stop meanwhile raises StopRequested."""
+    with worker.model.lock:
+        job.proceed.clear()
+        job.prompt = prompt
+        worker.changed()
+    worker.note("waiting for the operator: %s" % prompt)
+    try:
+        while not job.proceed.wait(WAIT_POLL_S):
+            check_stop(job)
+        check_stop(job)
+    finally:
+        with worker.model.lock:
+            job.prompt = None
+            worker.changed()
+
+
+def _save(worker, rec, out_dir):
+    """The record as it stands (a disk failing mid-procedure does not stop it: said on the tile)."""
+    try:
+        rec.write(out_dir)
+    except OSError as e:
+        worker.note("warning: the record could not be written in %s (%s): measuring on" % (out_dir, e.strerror or e))
 
 
 class MonitorProgress:
     """The live state of a monitoring tile: elapsed time, events per channel, the longest,
     link health and the last events for the timeline. Its dict is the tile's `monitor`."""
 
-    def __init__(self, seconds):
+    def __init__(self, seconds, sweep=None):
+        self.sweep = sweep  # vibration: the sweep frequency now, read as the record reads it
         self.d = {"seconds": seconds, "elapsed_s": 0.0, "events": 0, "glitches": 0, "longest_ns": 0,
                   "channels": {}, "timeline": [], "bins": {}, "bin_s": max(seconds, 1) / TIMELINE_BINS,
-                  "reconnects": 0, "link": {}, "lost": {}, "verdict": None, "axis": None}
+                  "reconnects": 0, "link": {}, "lost": {}, "verdict": None, "axis": None,
+                  "sweep": sweep, "sweep_hz": round(sweep_hz(0, sweep), 1) if sweep else None}
 
     def started(self, w):
         self.d["axis"] = w.axis
@@ -332,6 +488,8 @@ class MonitorProgress:
     def status(self, w, s, link_stats):
         d = self.d
         d["elapsed_s"] = round((s.get("elapsed_ms") or 0) / 1000.0, 1)
+        if self.sweep:
+            d["sweep_hz"] = round(sweep_hz((s.get("elapsed_ms") or 0) / 1000.0, self.sweep), 1)
         fails, glitches, longest = s.get("failures") or [], s.get("glitches") or [], s.get("longest_ns") or []
         pins_of = d.get("pins_of") or {}
         for i, n in enumerate(fails):

@@ -7,8 +7,9 @@ update per tile per FLUSH_S, not one per event).
 
 Tile states (what the fixture is doing): connecting, idle, busy, silent (connected, not
 answering), gone (unplugged), refused (not a fixture, wrong firmware, duplicate id). What the
-panel shows in big letters is `display()`: RUNNING / MONITORING while busy, else the verdict of
-the last job (PASS, FAIL, ERROR, INVALID, ABORTED) or IDLE, and GONE / REFUSED / NO ANSWER.
+panel shows in big letters is `display()`: RUNNING / MONITORING / VIBRATION (WAITING for the
+operator's Continue) while busy, else the verdict of the last job (PASS, FAIL, ERROR, INVALID,
+ABORTED) or IDLE, and GONE / REFUSED / NO ANSWER.
 """
 
 import copy
@@ -31,11 +32,11 @@ def now():
 
 class Job:
     """One thing a fixture does for the station: a run (asked over HTTP or by the START
-    button) or a monitoring window. Its result is filled in by the worker."""
+    button), a monitoring window or the vibration procedure. Its result is filled in by the worker."""
 
     def __init__(self, kind, fixture, source, params):
         self.id = uuid.uuid4().hex[:12]
-        self.kind = kind  # "run" | "monitor"
+        self.kind = kind  # "run" | "monitor" | "vibration"
         self.fixture = fixture
         self.source = source  # "api" | "panel" | "button"
         self.params = dict(params)
@@ -51,11 +52,14 @@ class Job:
         self.failures = []  # human-readable reasons
         self.simulated = False
         self.stop_reason = None  # set to stop it (panel STOP, station shutting down)
+        self.prompt = None  # what the operator is asked to do while the job waits for Continue
+        self.proceed = threading.Event()  # the operator's Continue
         self.done_event = threading.Event()
 
     def as_dict(self):
         d = {k: getattr(self, k) for k in ("id", "kind", "fixture", "source", "params", "state", "created", "started",
-                                           "ended", "verdict", "exit_code", "error", "failed", "failures", "simulated")}
+                                           "ended", "verdict", "exit_code", "error", "failed", "failures", "simulated",
+                                           "prompt")}
         d["result"] = self.result_dir
         if self.result_dir:
             d["record_url"] = "/results/%s/record.json" % self.result_dir
@@ -82,6 +86,7 @@ class Tile:
         self.job = None  # the Job in progress
         self.progress = None  # run: {"done": n, "total": n, "step": str, "failed": [...]}
         self.monitor = None  # monitoring: see jobs.MonitorProgress
+        self.procedure = None  # vibration: {"step", "n", "of", "axis", "axis_n", "axes", "sweep"}
         self.results = []  # the last jobs' dicts, newest first
         self.log = []
         self.link = None  # {"frames", "lost", "garbled", "reconnects"} of the connection
@@ -90,7 +95,10 @@ class Tile:
 
     def display(self):
         if self.state == BUSY:
-            return "MONITORING" if self.job is not None and self.job.kind == "monitor" else "RUNNING"
+            kind = self.job.kind if self.job is not None else None
+            if kind == "vibration":
+                return "WAITING" if self.job.prompt else "VIBRATION"
+            return "MONITORING" if kind == "monitor" else "RUNNING"
         if self.state == GONE:
             return "GONE"
         if self.state == REFUSED:
@@ -110,7 +118,7 @@ class Tile:
             "firmware": self.firmware, "board": self.board, "uid": self.uid, "max_positions": self.max_positions,
             "calibration": self.calibration, "reason": self.reason, "fix": self.fix, "lid_closed": self.lid_closed,
             "job": self.job.as_dict() if self.job is not None else None, "progress": _copy(self.progress),
-            "monitor": _copy(self.monitor), "results": [dict(r) for r in self.results], "log": list(self.log),
+            "monitor": _copy(self.monitor), "procedure": _copy(self.procedure), "results": [dict(r) for r in self.results], "log": list(self.log),
             "link": dict(self.link) if self.link else None, "changed": self.changed, "since": self.since,
         }
 

@@ -8,7 +8,10 @@ and live updates as server-sent events (sse-starlette).
     POST /api/fixtures/ID/monitor     {"seconds", "pins", "serial", "axis", "allow_expired_cal"}
                                       -> 202 and the job; 400 bad parameters, 404 no such fixture,
                                       409 busy or not connected (nothing started)
+    POST /api/fixtures/ID/vibration   {"pins", "serial", "axis_seconds" (default 7200), "sweep" (linear|log),
+                                      "yes" (no operator confirmations), "allow_expired_cal"}: spec 8.6
     POST /api/fixtures/ID/stop        the job in progress ends ABORTED (MSTOP / ABORT)
+    POST /api/jobs/ID/continue        the operator's Continue for a job waiting for it (409 if not)
     POST /api/fixtures/ID/press       START on a simulated fixture this station started
     POST /api/ports/retry             {"port": DEV}: a refused port is tried again
     GET  /api/jobs/ID?wait=S          a job, once it ended or after S seconds (at most 60)
@@ -220,6 +223,11 @@ def create_app(station, token=None):
         job = station.stop_job(request.path_params["fid"], reason)
         return JSONResponse(job.as_dict(), status_code=202)
 
+    async def proceed(request):
+        j = station.continue_job(request.path_params["jid"])
+        with station.model.lock:
+            return JSONResponse(j.as_dict(), status_code=202)
+
     async def press(request):
         station.press(request.path_params["fid"])
         return JSONResponse({"pressed": request.path_params["fid"]}, status_code=202)
@@ -303,10 +311,12 @@ def create_app(station, token=None):
         # {fid:path}: a refused port's tile is named by its device ("port:/dev/ttyACM3")
         Route("/api/fixtures/{fid:path}/run", guarded(submitter("run")), methods=["POST"]),
         Route("/api/fixtures/{fid:path}/monitor", guarded(submitter("monitor")), methods=["POST"]),
+        Route("/api/fixtures/{fid:path}/vibration", guarded(submitter("vibration")), methods=["POST"]),
         Route("/api/fixtures/{fid:path}/stop", guarded(stop), methods=["POST"]),
         Route("/api/fixtures/{fid:path}/press", guarded(press), methods=["POST"]),
         Route("/api/fixtures/{fid:path}", guarded(fixture)),
         Route("/api/ports/retry", guarded(retry), methods=["POST"]),
+        Route("/api/jobs/{jid}/continue", guarded(proceed), methods=["POST"]),
         Route("/api/jobs/{jid}", guarded(job)),
         Route("/api/events", events),
         Route("/results/{dir}/{file}", guarded(result)),

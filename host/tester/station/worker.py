@@ -329,7 +329,7 @@ class Worker(threading.Thread):
                 job.stop_reason = self.stopping
             t = m.tiles[self.key]
             t.job = job
-            t.progress = t.monitor = None
+            t.progress = t.monitor = t.procedure = None
             if t.state != model.BUSY:
                 t.since = model.now()
             t.state = model.BUSY
@@ -337,6 +337,8 @@ class Worker(threading.Thread):
         try:
             if job.kind == "monitor":
                 jobs.monitor(self, job)
+            elif job.kind == "vibration":
+                jobs.vibration(self, job)
             else:
                 jobs.run(self, job, first)
         except Gone:
@@ -460,8 +462,15 @@ class Worker(threading.Thread):
                 return
             self.model.changed(self.key)
 
-    def start_monitor(self, job, seconds):
-        live = jobs.MonitorProgress(seconds)
+    def set_procedure(self, job, **step):
+        """Where a procedure (vibration) is: its step, shown on the tile."""
+        with self.model.lock:
+            t = self.model.tiles[self.key]
+            t.procedure = step
+            self.model.changed(self.key)
+
+    def start_monitor(self, job, seconds, sweep=None):
+        live = jobs.MonitorProgress(seconds, sweep)
         with self.model.lock:
             self.model.tiles[self.key].monitor = live.d
             self.model.changed(self.key)

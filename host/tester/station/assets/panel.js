@@ -4,7 +4,7 @@
 "use strict";
 
 const ICONS = {PASS: "\u2714", FAIL: "\u2716", ERROR: "!", INVALID: "?", ABORTED: "\u25A0", RUNNING: "\u25B6",
-  MONITORING: "\u25C9", IDLE: "", CONNECTING: "\u2026", GONE: "\u23CF", REFUSED: "\u26D4", "NO ANSWER": "\u231B"};
+  MONITORING: "\u25C9", VIBRATION: "\u223F", WAITING: "\u2016", IDLE: "", CONNECTING: "\u2026", GONE: "\u23CF", REFUSED: "\u26D4", "NO ANSWER": "\u231B"};
 const state = {station: {}, tiles: new Map(), skew: 0};
 const tilesEl = document.getElementById("tiles");
 
@@ -71,17 +71,14 @@ function render(t) {
   const last = (t.results || [])[0];
   const job = t.job;
 
-  if (t.state === "busy" && job && job.kind === "run" && t.progress) {
-    const p = t.progress;
-    const frac = p.total ? Math.min(1, p.done / p.total) : 0;
+  if (t.state === "busy" && job && job.kind === "vibration") {
+    body.push(...vibrationView(t, job));
+  } else if (t.state === "busy" && job && job.kind === "run" && t.progress) {
     body.push(h("div", {class: "sub"}, (job.source === "button" ? (job.params.collected ? "START button, kept on the fixture, collected" : "START button")
-      : "started from the " + job.source) +
-      " \u00B7 " + p.positions + " positions, stage " + p.stage + (p.serial ? " \u00B7 serial " + p.serial : "")));
-    body.push(h("div", {class: "progress"}, h("div", {class: "fill", style: "width:" + (100 * frac).toFixed(1) + "%"}),
-      h("span", {class: "label"}, p.done + " / " + p.total + " measured \u00B7 " + (p.step || ""))));
-    if (p.failed && p.failed.length)
-      body.push(h("div", {class: "why"}, "failing so far: ", h("span", {class: "pins failing-pins"}, pinsText(p.failed))));
-  } else if (t.monitor && (t.state === "busy" || (last && last.kind === "monitor"))) {
+      : "started from the " + job.source) + " \u00B7 " + t.progress.positions + " positions, stage " + t.progress.stage +
+      (t.progress.serial ? " \u00B7 serial " + t.progress.serial : "")));
+    body.push(...runProgress(t.progress));
+  } else if (t.monitor && (t.state === "busy" || (last && (last.kind === "monitor" || last.kind === "vibration")))) {
     body.push(monitorView(t));
   }
   if (t.state !== "busy" && last) {
@@ -103,6 +100,35 @@ function render(t) {
   if (t.log && t.log.length) body.push(h("ul", {class: "log"}, t.log.slice(-4).map(l => h("li", {}, clock(l.t) + " " + l.msg))));
   return h("section", {class: cls, "data-key": t.key, "data-state": t.state, "data-display": disp,
     "data-simulated": t.simulated ? "1" : "0"}, body);
+}
+
+function runProgress(p) {
+  const frac = p.total ? Math.min(1, p.done / p.total) : 0;
+  const out = [h("div", {class: "progress"}, h("div", {class: "fill", style: "width:" + (100 * frac).toFixed(1) + "%"}),
+    h("span", {class: "label"}, p.done + " / " + p.total + " measured \u00B7 " + (p.step || "")))];
+  if (p.failed && p.failed.length)
+    out.push(h("div", {class: "why"}, "failing so far: ", h("span", {class: "pins failing-pins"}, pinsText(p.failed))));
+  return out;
+}
+
+function vibrationView(t, job) {
+  // The procedure's step (contact resistance, axis n of 3), the operator's prompt with its
+  // Continue, then the stage's progress or the axis's monitoring (with the sweep frequency).
+  const pr = t.procedure || {};
+  const where = pr.axis ? "axis " + pr.axis + " (" + pr.axis_n + " of " + pr.axes + ")" : (pr.step || "starting");
+  const out = [h("div", {class: "procedure", "data-step": pr.step || ""}, "vibration \u00B7 " + where +
+    (pr.of ? " \u00B7 step " + pr.n + " of " + pr.of : "")),
+    h("div", {class: "sub"}, job.params.axis_seconds + " s per axis, sweep " + job.params.sweep +
+      (job.params.serial ? " \u00B7 serial " + job.params.serial : ""))];
+  if (job.prompt) {
+    out.push(h("div", {class: "prompt", role: "alert"}, job.prompt,
+      h("button", {class: "continue", onclick: () => post("/api/jobs/" + encodeURIComponent(job.id) + "/continue")}, "Continue")));
+  } else if (t.progress) {
+    out.push(...runProgress(t.progress));
+  } else if (t.monitor && pr.axis) {
+    out.push(monitorView(t));
+  }
+  return out;
 }
 
 function status(t) {
@@ -128,7 +154,9 @@ function monitorView(t) {
     h("span", {}, "events ", h("b", {"data-events": m.events}, m.events)),
     h("span", {}, "glitches ", h("b", {}, m.glitches)),
     h("span", {}, "longest ", h("b", {"data-longest": m.longest_ns}, ns(m.longest_ns))),
-    m.axis ? h("span", {}, "axis ", h("b", {}, m.axis)) : null);
+    m.axis ? h("span", {}, "axis ", h("b", {}, m.axis)) : null,
+    m.sweep ? h("span", {title: "sweep frequency now (" + m.sweep + " reading)"}, "sweep ",
+      h("b", {"data-sweep-hz": m.sweep_hz}, (m.sweep_hz || 0).toFixed(1) + " Hz")) : null);
   const chans = Object.entries(m.channels || {}).sort((a, b) => (b[1].events - a[1].events) || (a[0] - b[0])).slice(0, 8);
   const table = chans.length ? h("table", {class: "channels"},
     h("tr", {}, h("th", {}, "ch"), h("th", {}, "pins"), h("th", {}, "events"), h("th", {}, "glitches"), h("th", {}, "longest")),
@@ -179,7 +207,9 @@ function sum(a) {
 
 function resultRow(r) {
   const v = r.verdict || "none";
-  const what = r.kind === "monitor" ? "monitor " + (r.params.seconds || "") + " s" : "run" + (r.source === "button" ? (r.params.collected ? " (START, collected)" : " (START)") : "");
+  const what = r.kind === "monitor" ? "monitor " + (r.params.seconds || "") + " s"
+    : r.kind === "vibration" ? "vibration 3 \u00D7 " + (r.params.axis_seconds || "") + " s"
+    : "run" + (r.source === "button" ? (r.params.collected ? " (START, collected)" : " (START)") : "");
   return h("li", {"data-verdict": v, "data-job": r.id},
     h("span", {class: "v v-" + v}, r.verdict || "NO RESULT"),
     h("span", {}, clock(r.ended || r.created)),
@@ -196,6 +226,7 @@ function actions(t) {
   if (idle) {
     b.push(h("button", {class: "run", onclick: () => openDialog(t, "run")}, "Run\u2026"));
     b.push(h("button", {class: "monitor", onclick: () => openDialog(t, "monitor")}, "Monitor\u2026"));
+    b.push(h("button", {class: "vibration", onclick: () => openDialog(t, "vibration")}, "Vibration\u2026"));
     if (t.can_press) b.push(h("button", {class: "press", title: "press START on this simulated fixture's panel",
       onclick: () => post("/api/fixtures/" + encodeURIComponent(t.key) + "/press")}, "Press START (simulated)"));
   }
@@ -238,7 +269,8 @@ let dialogFor = null;
 function openDialog(t, kind) {
   dialogFor = {key: t.key, kind: kind};
   dialog.className = "kind-" + kind;
-  document.getElementById("job-title").textContent = (kind === "run" ? "Run on " : "Monitor on ") + t.key;
+  document.getElementById("job-title").textContent = {run: "Run on ", monitor: "Monitor on ", vibration: "Vibration (spec 8.6) on "}[kind] + t.key;
+  document.getElementById("job-sim").hidden = !t.simulated;
   const last = (t.results || []).find(r => r.params && r.params.pins);
   form.pins.value = state.station.pins || (last && last.params.pins) || 40;
   form.stage.value = state.station.stage || "initial";
@@ -251,7 +283,10 @@ dialog.addEventListener("close", () => {
   const data = {pins: parseInt(form.pins.value, 10)};
   if (form.serial.value.trim()) data.serial = form.serial.value.trim();
   if (dialogFor.kind === "run") data.stage = form.stage.value;
-  else data.seconds = parseInt(form.seconds.value, 10);
+  else if (dialogFor.kind === "vibration") {
+    data.axis_seconds = parseInt(form.axis_seconds.value, 10);
+    data.sweep = form.sweep.value;
+  } else data.seconds = parseInt(form.seconds.value, 10);
   post("/api/fixtures/" + encodeURIComponent(dialogFor.key) + "/" + dialogFor.kind, data);
 });
 
