@@ -546,6 +546,20 @@ def _done(worker, job, data, out_dir, code):
     return job
 
 
+def cycles_reset(worker, job):
+    """The operator replaced the fixture's test-board connectors: their mating count starts again
+    (CYCLES reset=1). No record: the tile's log keeps it."""
+    before = (worker.model.get(worker.key).cycles or {}).get("count") if worker.model.get(worker.key) else None
+    c = worker.ask_cycles(reset=True)
+    if c is None:
+        job.error = "the fixture did not reset its mating-cycle count"
+        job.exit_code = FIXTURE
+        return job
+    worker.note("test-board connectors replaced: mating cycles %s -> %d of %d" % (before, c["count"], c["limit"]))
+    job.exit_code = 0
+    return job
+
+
 def _refused(worker, job, err):
     """Nothing was measured (no record): the job ends with the reason and the exit code
     `tester run`/`monitor` would give (a TesterError's)."""

@@ -20,6 +20,7 @@ import uuid
 CONNECTING, IDLE, BUSY, SILENT, GONE, REFUSED = "connecting", "idle", "busy", "silent", "gone", "refused"
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 LAST_RESULTS = 8  # results listed per tile
+MEASURING = ("run", "monitor", "vibration")  # job kinds that make a record (the others: maintenance, "cycles")
 TIMELINE_EVENTS = 60  # events kept for a tile's live timeline
 LOG_LINES = 6
 JOBS_KEPT = 2000
@@ -80,6 +81,7 @@ class Tile:
         self.uid = None
         self.max_positions = None
         self.calibration = None
+        self.cycles = None  # the test-board connectors' mating cycles: {count, limit, warn_at, state}
         self.reason = None  # why refused / gone / silent
         self.fix = None  # the command that fixes a refusal
         self.lid_closed = None
@@ -116,7 +118,7 @@ class Tile:
             "key": self.key, "fixture_id": self.fixture_id, "port": self.port, "state": self.state,
             "display": self.display(), "simulated": self.simulated, "can_press": self.can_press,
             "firmware": self.firmware, "board": self.board, "uid": self.uid, "max_positions": self.max_positions,
-            "calibration": self.calibration, "reason": self.reason, "fix": self.fix, "lid_closed": self.lid_closed,
+            "calibration": self.calibration, "cycles": dict(self.cycles) if self.cycles else None, "reason": self.reason, "fix": self.fix, "lid_closed": self.lid_closed,
             "job": self.job.as_dict() if self.job is not None else None, "progress": _copy(self.progress),
             "monitor": _copy(self.monitor), "procedure": _copy(self.procedure), "results": [dict(r) for r in self.results], "log": list(self.log),
             "link": dict(self.link) if self.link else None, "changed": self.changed, "since": self.since,

@@ -10,6 +10,8 @@ and live updates as server-sent events (sse-starlette).
                                       409 busy or not connected (nothing started)
     POST /api/fixtures/ID/vibration   {"pins", "serial", "axis_seconds" (default 7200), "sweep" (linear|log),
                                       "yes" (no operator confirmations), "allow_expired_cal"}: spec 8.6
+    POST /api/fixtures/ID/cycles      {"reset": true}: the test-board connectors were replaced, their
+                                      mating count (spec 8.5: rated 30) starts again
     POST /api/fixtures/ID/stop        the job in progress ends ABORTED (MSTOP / ABORT)
     POST /api/jobs/ID/continue        the operator's Continue for a job waiting for it (409 if not)
     POST /api/fixtures/ID/press       START on a simulated fixture this station started
@@ -312,6 +314,7 @@ def create_app(station, token=None):
         Route("/api/fixtures/{fid:path}/run", guarded(submitter("run")), methods=["POST"]),
         Route("/api/fixtures/{fid:path}/monitor", guarded(submitter("monitor")), methods=["POST"]),
         Route("/api/fixtures/{fid:path}/vibration", guarded(submitter("vibration")), methods=["POST"]),
+        Route("/api/fixtures/{fid:path}/cycles", guarded(submitter("cycles")), methods=["POST"]),
         Route("/api/fixtures/{fid:path}/stop", guarded(stop), methods=["POST"]),
         Route("/api/fixtures/{fid:path}/press", guarded(press), methods=["POST"]),
         Route("/api/fixtures/{fid:path}", guarded(fixture)),

@@ -117,6 +117,7 @@ class Worker(threading.Thread):
         self._attached()
         self.station.connected(self)
         self.configure()
+        self.ask_cycles()
         if (fx.hello or {}).get(protocol.STORED_RUNS):
             self.collect_stored()
         self._idle()
@@ -133,6 +134,20 @@ class Worker(threading.Thread):
                           calibration={"state": cal.get("state"), "due": cal.get("due")} if cal else None,
                           link=fx.link.stats.as_dict())
         self.note("connected on %s (firmware %s%s)" % (self.device, h.get("firmware"), ", SIMULATED" if fx.simulated else ""))
+
+    def ask_cycles(self, reset=False):
+        """The mating-cycle counter of the fixture's test-board connectors (CYCLES [reset=1]) onto
+        its tile; returns the fixture's answer, None if it gave none."""
+        args = {"reset": 1} if reset else {}
+        try:
+            c = self.fx.command("CYCLES", timeout=STATUS_TIMEOUT_S, **args).payload
+        except LinkLost as e:
+            raise Gone(e.msg)
+        except (LinkError, CommandError) as e:
+            self.note("CYCLES: %s" % e.msg)
+            return None
+        self.model.update(self.key, cycles={k: c.get(k) for k in ("count", "limit", "warn_at", "state")})
+        return c
 
     def configure(self):
         """What START runs: the station's --pins/--stage (a simulated fixture: its scenario's
@@ -339,6 +354,8 @@ class Worker(threading.Thread):
                 jobs.monitor(self, job)
             elif job.kind == "vibration":
                 jobs.vibration(self, job)
+            elif job.kind == "cycles":
+                jobs.cycles_reset(self, job)
             else:
                 jobs.run(self, job, first)
         except Gone:
@@ -365,8 +382,9 @@ class Worker(threading.Thread):
                     t.since = model.now()
                 if t.progress is not None:
                     t.progress["step"] = "done"
-                t.results.insert(0, job.as_dict())
-                del t.results[model.LAST_RESULTS:]
+                if job.kind in model.MEASURING:  # a maintenance job is in the tile's log, not its results
+                    t.results.insert(0, job.as_dict())
+                    del t.results[model.LAST_RESULTS:]
                 t.link = self.fx.link.stats.as_dict()
                 m.changed(self.key)
         job.done_event.set()
@@ -458,6 +476,9 @@ class Worker(threading.Thread):
                 p["step"] = "opens and shorts"
             elif k == protocol.K_DONE:
                 p["step"] = "done"
+            elif k == protocol.K_RUN and (f.get("conditions") or {}).get("mating_cycles"):
+                c = f.get("conditions")["mating_cycles"]
+                t.cycles = {k2: c.get(k2) for k2 in ("count", "limit", "warn_at", "state")}
             else:
                 return
             self.model.changed(self.key)

@@ -3,8 +3,9 @@
 // from elsewhere: the line may have no internet.
 "use strict";
 
+// glyphs the fonts of a plain Debian desktop (DejaVu) have: a missing one shows as an empty box
 const ICONS = {PASS: "\u2714", FAIL: "\u2716", ERROR: "!", INVALID: "?", ABORTED: "\u25A0", RUNNING: "\u25B6",
-  MONITORING: "\u25C9", VIBRATION: "\u223F", WAITING: "\u2016", IDLE: "", CONNECTING: "\u2026", GONE: "\u23CF", REFUSED: "\u26D4", "NO ANSWER": "\u231B"};
+  MONITORING: "\u25C9", VIBRATION: "\u223F", WAITING: "\u2016", IDLE: "", CONNECTING: "\u2026", GONE: "\u23CF", REFUSED: "\u2298", "NO ANSWER": "\u25CC"};
 const state = {station: {}, tiles: new Map(), skew: 0};
 const tilesEl = document.getElementById("tiles");
 
@@ -138,6 +139,8 @@ function status(t) {
   if (t.firmware) bits.push("firmware " + t.firmware);
   if (t.lid_closed === false) bits.push("LID OPEN");
   if (t.calibration && t.calibration.state && t.calibration.state !== "valid") bits.push("calibration " + t.calibration.state);
+  if (t.cycles) bits.push("test boards " + t.cycles.count + "/" + t.cycles.limit + " matings" +
+    (t.cycles.state === "worn" ? ": REPLACE THEM" : t.cycles.state === "warn" ? ": replace soon" : ""));
   return bits.join(" \u00B7 ");
 }
 
@@ -227,6 +230,11 @@ function actions(t) {
     b.push(h("button", {class: "run", onclick: () => openDialog(t, "run")}, "Run\u2026"));
     b.push(h("button", {class: "monitor", onclick: () => openDialog(t, "monitor")}, "Monitor\u2026"));
     b.push(h("button", {class: "vibration", onclick: () => openDialog(t, "vibration")}, "Vibration\u2026"));
+    if (t.cycles && t.cycles.state !== "ok") b.push(h("button", {class: "replaced", title: "after replacing the fixture's test-board connectors",
+      onclick: () => {
+        if (confirm("Were the test-board connectors of " + t.key + " replaced? Their mating count starts again from 0."))
+          post("/api/fixtures/" + encodeURIComponent(t.key) + "/cycles", {reset: true});
+      }}, "Test boards replaced"));
     if (t.can_press) b.push(h("button", {class: "press", title: "press START on this simulated fixture's panel",
       onclick: () => post("/api/fixtures/" + encodeURIComponent(t.key) + "/press")}, "Press START (simulated)"));
   }
