@@ -111,7 +111,8 @@ def test_unknown_fixture_and_bad_parameters(shared):
     assert call(base, "GET", "/api/fixtures/FX-NOPE")[0] == 404
     assert call(base, "GET", "/api/jobs/0123456789ab")[0] == 404
     for bad, why in (({"pins": 41}, "even"), ({"pins": 40, "stage": "later"}, "stage"), ({"pins": "40"}, "pins"),
-                     ({"pins": 40, "current_ma": 500}, "current"), ({"pins": 40, "colour": 1}, "unknown")):
+                     ({"pins": 40, "current_ma": 500}, "current"), ({"pins": 40, "colour": 1}, "unknown"),
+                     ({"pins": 40, "seconds": 60}, "unknown parameter(s) of a run: seconds")):
         status, body = call(base, "POST", "/api/fixtures/%s/run" % FIXTURES[1], bad)
         assert status == 400 and why in body["error"], (bad, body)
     status, body = call(base, "POST", "/api/fixtures/%s/monitor" % FIXTURES[1], {"seconds": 0})

@@ -19,12 +19,21 @@ def run_once(base, pins=10):
     return job
 
 
+def press_once(base):
+    """START on the simulated panel; the new result's dict."""
+    last = tile(base, FID)["results"]
+    before = last[0]["id"] if last else None
+    assert call(base, "POST", "/api/fixtures/%s/press" % FID)[0] == 202
+    return wait_for("the START run's result", lambda: (lambda t: t["results"][0] if t["results"] and t["results"][0]["id"] != before
+                                                       and t["state"] == "idle" else None)(tile(base, FID)))
+
+
 def test_worn_boards_refused_then_replaced(tmp_path):
     with station(tmp_path, "--pins", "10", sims=1, scenarios=("good-10",)) as (st, server, sims, base):
         t = wait_for("the tile's count", lambda: (lambda t: t if t and t.get("cycles") else None)(tile(base, FID)))
         assert t["cycles"]["count"] == 0 and t["cycles"]["limit"] == 30 and t["cycles"]["state"] == "ok"
-        for _ in range(30):
-            assert run_once(base)["verdict"] == "PASS"
+        for i in range(30):  # the last two by START: the count on the tile follows the operator's runs too
+            assert (press_once(base) if i >= 28 else run_once(base))["verdict"] == "PASS"
         assert tile(base, FID)["cycles"] == {"count": 30, "limit": 30, "warn_at": 25, "state": "worn"}
 
         job = run_once(base)
@@ -47,4 +56,4 @@ def test_worn_boards_refused_then_replaced(tmp_path):
         assert run_once(base)["verdict"] == "PASS"
         assert tile(base, FID)["cycles"]["count"] == 1
     results = list((tmp_path / "results").iterdir())
-    assert len(results) == 32  # 30 runs, the refused one (ERROR, its reason said) and the one after the replacement
+    assert len(results) == 32  # 30 runs (START ones too), the refused one (ERROR, its reason said) and the one after the replacement

@@ -23,6 +23,10 @@ class LinkError(FixtureError):
     """The link to the fixture failed: silence, a port that vanished, a protocol violation."""
 
 
+class LinkSilent(LinkError):
+    """Nothing arrived within the time given: an idle fixture is quiet, a measuring one is not."""
+
+
 class LinkLost(LinkError):
     """The port itself failed or vanished (a USB cable pulled): the fixture may come back on it,
     so monitoring reopens the port where silence would end the command."""
@@ -137,7 +141,7 @@ class Link:
                 self._noise(bytes(self._buf[:200]) + b"...")
                 self._buf.clear()
             if time.monotonic() >= deadline:
-                raise LinkError(
+                raise LinkSilent(
                     "the fixture on %s stopped answering (nothing for %.1f s)" % (self.name, timeout)
                 )
             data = self._read_some()

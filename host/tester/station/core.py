@@ -269,6 +269,9 @@ def port_key(device):
     return "port:%s" % device
 
 
+JOB_KEYS = {"run": {"stage", "current_ma"}, "monitor": {"seconds", "axis"}, "vibration": {"axis_seconds", "sweep", "yes"}}
+
+
 def check_params(kind, params, max_positions, settings):
     """The parameters of a run or a monitoring window, checked as tester run/monitor check
     their options (UsageError). Returns them normalized."""
@@ -277,10 +280,11 @@ def check_params(kind, params, max_positions, settings):
         if params != {"reset": True}:
             raise UsageError('cycles: {"reset": true} once the test-board connectors are replaced')
         return {"reset": True}
-    unknown = set(params) - {"pins", "stage", "serial", "current_ma", "allow_expired_cal", "seconds", "axis",
-                             "axis_seconds", "sweep", "yes"}
-    if unknown:
-        raise UsageError("unknown parameter(s): %s" % ", ".join(sorted(unknown)))
+    if kind not in JOB_KEYS:
+        raise UsageError("unknown job kind %r" % kind)
+    unknown = set(params) - JOB_KEYS[kind] - {"pins", "serial", "allow_expired_cal"}
+    if unknown:  # another kind's parameter is a mistake too (a run given seconds= would not monitor)
+        raise UsageError("unknown parameter(s) of a %s: %s" % (kind, ", ".join(sorted(unknown))))
     pins = params.get("pins") or settings.pins
     if pins is None:
         raise UsageError("pins: give the connector's positions (the station has no --pins)")
@@ -321,6 +325,4 @@ def check_params(kind, params, max_positions, settings):
             raise UsageError("sweep %r: one of %s" % (sweep, ", ".join(SWEEP_MODES)))
         out["sweep"] = sweep
         out["yes"] = bool(params.get("yes"))
-    else:
-        raise UsageError("unknown job kind %r" % kind)
     return out

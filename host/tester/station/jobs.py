@@ -106,6 +106,7 @@ def run(worker, job, first=None, out_dir=None):
     try:
         if button:
             record.add_frame(first)
+            worker.run_progress(job, first)  # its conditions: the mating count after this run
         else:
             run_id = fx.start_run(positions, stage, p.get("current_ma"), serial, today(), p.get("allow_expired_cal"))
         for f in worker.run_frames(run_id, job):

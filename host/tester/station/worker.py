@@ -24,7 +24,7 @@ from datetime import timedelta
 from tester.exitcodes import FIXTURE
 from tester.firmware import protocol
 from tester.fixture import CommandError, Fixture, VersionMismatch
-from tester.link import Link, LinkError, LinkLost
+from tester.link import Link, LinkError, LinkLost, LinkSilent
 from tester.records.base import iso, utc_now
 from tester.station import jobs, model
 
@@ -431,13 +431,9 @@ class Worker(threading.Thread):
                     quiet = time.monotonic()
                     jobs.check_stop(job)
                 return
-            except LinkLost:
-                raise
-            except LinkError as e:
-                if "stopped answering" not in e.msg:
-                    raise
+            except LinkSilent:  # a step's pause, until --timeout; a lost port (LinkLost) goes on up
                 if time.monotonic() - quiet >= timeout:
-                    raise LinkError("the fixture on %s stopped answering (nothing for %.1f s)" % (self.device, timeout))
+                    raise LinkSilent("the fixture on %s stopped answering (nothing for %.1f s)" % (self.device, timeout))
 
     # -- the tile ---------------------------------------------------------------------------------
 
