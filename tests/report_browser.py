@@ -87,3 +87,28 @@ def count(driver, css, line=False):
     return driver.execute_script(
         "return Array.from(document.querySelectorAll(arguments[0])).filter(e => {const r = e.getBoundingClientRect();"
         " return arguments[1] ? (r.width > 0 || r.height > 0) : (r.width > 0 && r.height > 0);}).length", css, line)
+
+
+def shot(d, tmp_path, name, css=None):
+    """A screenshot of the page, or of the element `css` (found afresh on each try: a tile is
+    redrawn as it changes, and one found a moment before may be gone); also into
+    $TESTER_SCREENSHOTS (docs/screenshots/ for the README) when set."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    path = tmp_path / ("%s.png" % name)
+    if css is None:
+        d.save_screenshot(str(path))
+    else:
+        for attempt in range(5):
+            try:
+                d.find_element("css selector", css).screenshot(str(path))
+                break
+            except StaleElementReferenceException:
+                if attempt == 4:
+                    raise
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10000
+    docs = os.environ.get("TESTER_SCREENSHOTS")
+    if docs:
+        Path(docs).mkdir(parents=True, exist_ok=True)
+        Path(docs, path.name).write_bytes(path.read_bytes())
+    return path

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 
 sys.path.insert(0, str(Path(__file__).parent))
 import report_browser as rb  # noqa: E402
@@ -45,28 +44,6 @@ def click(d, fid, css):
 
 def display_is(d, fid, *want):
     return (lambda v: v if v in want else None)(attr(d, fid, "display"))
-
-
-def shot(d, tmp_path, name, css=None):
-    """A screenshot of the page, or of the element `css` (found afresh on each try: a tile is
-    redrawn as it changes, and one found a moment before may be gone)."""
-    path = tmp_path / ("%s.png" % name)
-    if css is None:
-        d.save_screenshot(str(path))
-    else:
-        for attempt in range(5):
-            try:
-                d.find_element("css selector", css).screenshot(str(path))
-                break
-            except StaleElementReferenceException:
-                if attempt == 4:
-                    raise
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10000
-    docs = os.environ.get("TESTER_SCREENSHOTS")
-    if docs:
-        Path(docs).mkdir(parents=True, exist_ok=True)
-        Path(docs, path.name).write_bytes(path.read_bytes())
-    return path
 
 
 def test_panel_follows_four_simulated_fixtures(tmp_path):
@@ -127,8 +104,8 @@ def test_panel_follows_four_simulated_fixtures(tmp_path):
         wait_for("FX-51000004 GONE", lambda: display_is(d, FIXTURES[3], "GONE"))
         assert "vanished" in text(d, FIXTURES[3], ".reason")
         wait_for("more events meanwhile", lambda: events() > first + 2)
-        shot(d, tmp_path, "station")
-        shot(d, tmp_path, "station-monitor", TILE % FIXTURES[2])
+        rb.shot(d, tmp_path, "station")
+        rb.shot(d, tmp_path, "station-monitor", TILE % FIXTURES[2])
 
         sims[3].replug()
         wait_for("FX-51000004 back", lambda: attr(d, FIXTURES[3], "state") == "idle")

@@ -183,6 +183,10 @@ def test_panel_vibration_dialog_prompt_and_continue(tmp_path):
             wait_for("the prompt before axis %s" % axis, lambda: waiting_for(axis))
             prompt = q(d, "return t.querySelector('.prompt').textContent;")
             assert ("axis %s" % axis) in prompt and "Continue" in prompt
+            if axis == "Y":
+                rb.shot(d, tmp_path, "station-vibration-waiting", tile_css)
+                # the state's word fits its badge in the narrowest tile (it once ran off both sides)
+                assert q(d, "const b = t.querySelector('.big'); return b.scrollWidth <= b.clientWidth;")
             q(d, "t.querySelector('button.continue').click();")
             # the axis goes by quickly (simulated time): the next prompt may be up at once
             wait_for("axis %s continued" % axis, lambda: not waiting_for(axis))
@@ -190,3 +194,4 @@ def test_panel_vibration_dialog_prompt_and_continue(tmp_path):
         row = q(d, "return t.querySelector('.results li').textContent;")
         assert "vibration 3 \u00d7 1 s" in row and "PANEL-V" in row and "SIMULATED" in row
         assert q(d, "return !!t.querySelector('[data-sweep-hz]');")  # the last axis's figures stay, with its sweep
+        rb.shot(d, tmp_path, "station-vibration", tile_css)

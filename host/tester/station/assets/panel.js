@@ -66,7 +66,7 @@ function render(t) {
   const head = h("div", {class: "head"},
     h("span", {class: "fid"}, t.fixture_id || "port"), sim, h("span", {class: "port"}, t.port || ""));
   const icon = ICONS[disp] || "";
-  const big = h("div", {class: "big" + (disp.length > 8 ? " small-word" : ""), "data-display": disp},
+  const big = h("div", {class: "big" + (disp.length > 6 ? " small-word" : ""), "data-display": disp},
     icon ? h("span", {class: "icon", "aria-hidden": "true"}, icon) : null, h("span", {class: "word"}, disp));
   const body = [head, big];
   const last = (t.results || [])[0];
