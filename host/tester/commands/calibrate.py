@@ -18,13 +18,11 @@ import json
 import sys
 
 from tester import calibration as calmod
-from tester import deploy, exitcodes
+from tester import exitcodes
 from tester.commands import add_command, common
 from tester.commands.flash import default_sim_workdir
 from tester.exitcodes import UsageError
 from tester.firmware import protocol, spec5861
-from tester.fixture import Fixture, VersionMismatch
-from tester.link import Link
 
 STEP_TIMEOUT_S = 300.0
 
@@ -98,17 +96,8 @@ def run(args, out=None):
 
 
 def _calibrate(args, port, date, due, out, fix=None):
-    link = Link.open(port)
-    try:
-        fx = Fixture(link, port)
-        try:
-            fx.handshake(timeout=max(args.timeout, 5.0))
-        except VersionMismatch:
-            if fx.hello is not None:
-                deploy.require_same_firmware(fx.hello, port, fix)  # the same refusal, with the right fix
-            raise
+    with common.kept_fixture(port, args.timeout, fix, same_firmware=True) as fx:
         hello = fx.hello
-        deploy.require_same_firmware(hello, port, fix)
         sim = bool(hello.get("simulated"))
         pins = args.pins or fx.max_positions
         common.check_positions(pins, fx.max_positions)
@@ -153,5 +142,3 @@ def _calibrate(args, port, date, due, out, fix=None):
         if sim:
             out.write("*** SIMULATED FIXTURE: this calibration is simulated ***\n")
         return 0
-    finally:
-        link.close()

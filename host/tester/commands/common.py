@@ -51,6 +51,31 @@ def add_kept_fixture_args(p, everyone=None):
                    " default: the one tester flash --sim keeps)")
 
 
+@contextlib.contextmanager
+def kept_fixture(port, timeout, fix=None, same_firmware=False):
+    """The Fixture on `port` after its handshake, for a maintenance command; the link closed after.
+    A fixture that speaks another protocol (or, with same_firmware, runs other firmware) is refused
+    with `fix`, the command that updates it."""
+    from tester import deploy
+    from tester.fixture import Fixture, VersionMismatch
+    from tester.link import Link
+
+    link = Link.open(port)
+    try:
+        fx = Fixture(link, port)
+        try:
+            fx.handshake(timeout=max(timeout, 5.0))
+        except VersionMismatch:
+            if fx.hello is not None:
+                deploy.require_same_firmware(fx.hello, port, fix)  # the same refusal, with the right fix
+            raise
+        if same_firmware:
+            deploy.require_same_firmware(fx.hello, port, fix)
+        yield fx
+    finally:
+        link.close()
+
+
 def add_connection_args(p):
     g = p.add_argument_group("fixture")
     g.add_argument("--port", metavar="DEV", help="serial port of a real fixture (default: find it by USB identity)")

@@ -9,12 +9,10 @@ and refuses a run at 30. After the test-board connectors are replaced the count 
 import json
 import sys
 
-from tester import deploy, exitcodes
+from tester import exitcodes
 from tester.commands import add_command, common
 from tester.commands.flash import default_sim_workdir
 from tester.exitcodes import UsageError
-from tester.fixture import Fixture, VersionMismatch
-from tester.link import Link
 
 DESCRIPTION = """\
 Show the mating cycles of the fixture's test-board connectors (5861 spec 8.5: rated 30; every run
@@ -66,15 +64,7 @@ def run(args, out=None):
 
 
 def _cycles(args, port, out, fix=None):
-    link = Link.open(port)
-    try:
-        fx = Fixture(link, port)
-        try:
-            fx.handshake(timeout=max(args.timeout, 5.0))
-        except VersionMismatch:
-            if fx.hello is not None:
-                deploy.require_same_firmware(fx.hello, port, fix)
-            raise
+    with common.kept_fixture(port, args.timeout, fix) as fx:
         hello = fx.hello
         label = " (SIMULATED)" if hello.get("simulated") else ""
         before = fx.command("CYCLES", timeout=args.timeout).payload
@@ -98,5 +88,3 @@ def _cycles(args, port, out, fix=None):
         else:
             out.write("reset: %s (was %d)\n" % (describe(after), before["count"]))
         return exitcodes.PASS
-    finally:
-        link.close()
