@@ -27,7 +27,7 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 CURSOR_UP = "\x1b[1A"
 ERASE_LINE = "\x1b[2K"
 CHANNELS = [[0, [1, 2]], [1, [3, 4]], [2, [5]], [3, ["A1"]]]
-ROW = re.compile(r"^\s*(\d+)\s+(\S+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+(\S+)\s*$")
+ROW = re.compile(r"^\s*(\d+)\s+(\S+)\s+(\d+)\s+(\d+)\s+([\d.]+|-)\s+(\S+)\s*$")  # longest: "-" when none
 
 
 class Clock:
@@ -145,18 +145,18 @@ def test_redraws_are_bounded_and_lines_print_above_the_table():
     mv.start_window("monitor", 60)
     w.mon = {"channels": CHANNELS}
     mv.on_mon(w)
-    drawn = buf.getvalue().count("monitoring monitor")
+    drawn = buf.getvalue().count("elapsed ")
     for n in range(1, 201):  # a burst: 200 events within 0.1 s
         clock.t += 0.0005
         p = event(n, 0, n * 10, 1200)
         w.add_event(p)
         mv.on_event(w, p)
-    assert buf.getvalue().count("monitoring monitor") - drawn <= 1
+    assert buf.getvalue().count("elapsed ") - drawn <= 1
     view.line("link lost (port vanished): reconnecting to /dev/ttyACM0 ...")
     mv.end_window(w)
     plain = ANSI.sub("", buf.getvalue())
-    assert plain.index("link lost (port vanished)") < plain.rindex("monitoring monitor")
-    assert rows(plain[plain.rindex("monitoring monitor"):])[0][1] == "200"  # the final draw has every event
+    assert plain.index("link lost (port vanished)") < plain.rindex("elapsed ")
+    assert rows(plain[plain.rindex("elapsed "):])[0][1] == "200"  # the final draw has every event
 
 
 def test_a_terminal_that_went_away_stops_drawing_without_an_error():
@@ -260,22 +260,24 @@ def test_monitor_on_a_terminal_redraws_the_table_and_writes_the_record(tmp_path)
     assert code == 1, text  # FAIL: the intermittent contact
     assert CURSOR_UP in text and ERASE_LINE in text, text  # the table redrawn in place
     plain = ANSI.sub("", text).replace("\r", "")
-    final = plain[plain.rindex("monitoring monitor"):]
-    assert "SIMULATED" in final.splitlines()[0]
+    final = plain[plain.rindex("elapsed "):]
+    title = plain[:plain.rindex("elapsed ")].rstrip("\n").splitlines()[-1]  # the line above
+    assert title.rstrip().endswith("monitoring   SIMULATED")  # its title: no label "monitor" repeated
     assert len(rows(final)) == 23  # 40 positions: 21 contact channels and 2 anchors
     assert text.rindex("\x1b[?25h") > text.rindex("\x1b[?25l")  # the cursor shown again
-    assert ERASE_LINE not in text[text.rindex("monitoring monitor"):]  # the final table left on screen
+    assert ERASE_LINE not in text[text.rindex("elapsed "):]  # the final table left on screen
     rec = _record(tmp_path)
     assert rec["verdict"] == protocol.FAIL and rec["simulated"]
     failing = rows(final)[rec["failing"][0]["channel"]]
     assert int(failing[1]) == rec["failing"][0]["failures"]
+    assert rows(final)[0][3:] == ("-", "-")  # a quiet channel: no longest, no last event
     assert plain.rstrip().endswith("FAIL (SIMULATED)")
 
 
 def test_ctrl_c_during_the_table_leaves_the_terminal_sane_and_keeps_the_record(tmp_path):
     cli = PtyCli(tmp_path, ["monitor", "--sim", "--pins", "40", "--duration", "1h"])
     try:
-        cli.read_until(lambda t: t.count("monitoring monitor") >= 2)  # the table is on screen
+        cli.read_until(lambda t: t.count("elapsed ") >= 2)  # the table is on screen
         assert cli.p.poll() is None
         cli.p.send_signal(signal.SIGINT)
         code, text = cli.finish()
@@ -284,6 +286,6 @@ def test_ctrl_c_during_the_table_leaves_the_terminal_sane_and_keeps_the_record(t
     assert code == 130, text
     assert text.rindex("\x1b[?25h") > text.rindex("\x1b[?25l")
     plain = ANSI.sub("", text).replace("\r", "")
-    assert "SIGINT" in plain and plain.index("stopping the monitoring") > plain.rindex("monitoring monitor")
+    assert "SIGINT" in plain and plain.index("stopping the monitoring") > plain.rindex("elapsed ")
     rec = _record(tmp_path)
     assert rec["verdict"] == protocol.ABORTED and rec["interrupted_by"] == "SIGINT"

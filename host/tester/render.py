@@ -343,7 +343,8 @@ class MonitorTable:
         elapsed = (st.get("elapsed_ms") or 0) / 1000.0
         if self.last_event is not None and w is not None and w.done is None:
             elapsed = max(elapsed, (self.last_event.get("t_us") or 0) / 1e6)
-        where = ["monitoring %s" % (self.desc or "window")]
+        # the window's label when it says more than "monitor" (axis-X, shock-3-+Z)
+        where = ["monitoring" + (" %s" % self.desc if self.desc and self.desc != "monitor" else "")]
         if self.tags.get("axis"):
             where.append("axis %s" % self.tags["axis"])
         if self.sweep:
@@ -380,7 +381,7 @@ class MonitorTable:
         table.add_column("longest us", justify="right")
         table.add_column("last event s", justify="right")
         for ch, pins, ev, gl, longest, last in self.rows():
-            table.add_row(str(ch), "-".join(str(x) for x in pins), str(ev), str(gl), "%.3f" % (longest / 1000.0),
+            table.add_row(str(ch), "-".join(str(x) for x in pins), str(ev), str(gl), "%.3f" % (longest / 1000.0) if longest else "-",
                           "-" if last is None else "%.6f" % (last / 1e6), style="bold red" if ev else None)
         parts = [title] + [Text(x) for x in head[1:]] + [table]
         e = self.last_event
