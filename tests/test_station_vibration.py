@@ -195,3 +195,65 @@ def test_panel_vibration_dialog_prompt_and_continue(tmp_path):
         assert "vibration 3 \u00d7 1 s" in row and "PANEL-V" in row and "SIMULATED" in row
         assert q(d, "return !!t.querySelector('[data-sweep-hz]');")  # the last axis's figures stay, with its sweep
         rb.shot(d, tmp_path, "station-vibration", tile_css)
+
+
+def test_interrupted_procedure_resumed_from_its_next_axis(tmp_path):
+    """Stopped while waiting before axis Y (X monitored): Resume (POST .../vibration {"resume": dir})
+    goes on in the same directory and record from Y, at the procedure's own axis time and sweep:
+    one result directory, PASS, the initial stage not run again, the history's row brought up to
+    date (not a second procedure)."""
+    with one_fixture(tmp_path) as (st, server, sims, base):
+        wait_for("idle", lambda: idle(base))
+        status, job = call(base, "POST", "/api/fixtures/%s/vibration" % FX, {"pins": 40, "axis_seconds": 1, "sweep": "log"})
+        waiting(base, 1)
+        assert call(base, "POST", "/api/jobs/%s/continue" % job["id"])[0] == 202
+        waiting(base, 2)
+        assert call(base, "POST", "/api/fixtures/%s/stop" % FX)[0] == 202
+        first = job_done(base, job["id"])
+        assert first["verdict"] == "ABORTED"
+        wait_for("idle", lambda: idle(base))
+
+        path = "/api/fixtures/%s/vibration" % FX
+        for bad, why in (({"pins": 40, "resume": "nope"}, "no record.json"),
+                         ({"pins": 40, "resume": first["result"], "sweep": "linear"}, "the procedure's own"),
+                         ({"pins": 42, "resume": first["result"]}, "not 42")):
+            status, body = call(base, "POST", path, bad)
+            assert status == 400 and why in body["error"], (bad, body)
+        status, job = call(base, "POST", path, {"pins": 40, "resume": first["result"], "yes": True})
+        assert status == 202 and job["params"]["axis_seconds"] == 1 and job["params"]["sweep"] == "log"
+        done = job_done(base, job["id"])
+        status, body = call(base, "POST", path, {"pins": 40, "resume": first["result"]})
+        assert status == 400 and "finished" in body["error"]
+    assert done["verdict"] == "PASS" and done["result"] == first["result"], done
+    assert [p.name for p in (tmp_path / "results").iterdir()] == [first["result"]]
+    rec = record(tmp_path, done)
+    assert rec["complete"] and rec["verdict"] == "PASS" and "interrupted_by" not in rec
+    assert [w["axis"] for w in rec["windows"]] == ["X", "Y", "Z"] and rec["resumed"][0]["axes_done"] == ["X"]
+    assert rec["stages"]["initial"]["verdict"] == "PASS" and rec["stages"]["after"]["verdict"] == "PASS"
+    assert "superseded" not in rec["stages"]  # the initial stage was done: not run again
+    rows = db_rows(tmp_path / "history.sqlite")
+    assert sorted(r.kind for r in rows).count("vibration") == 1 and len(rows) == 3  # the procedure and its two stages
+    assert [r.verdict for r in rows if r.kind == "vibration"] == ["PASS"]
+
+
+def test_panel_resume_button_goes_on_with_the_same_procedure(tmp_path):
+    """In the browser: an ABORTED vibration's row has Resume; it starts the same procedure again
+    (the tile waits for the operator before its next axis)."""
+    import report_browser as rb
+
+    tile_css = 'section.tile[data-key="%s"]' % FX
+    with one_fixture(tmp_path) as (st, server, sims, base), rb.browser(1200, 1000) as d:
+        wait_for("idle", lambda: idle(base))
+        status, job = call(base, "POST", "/api/fixtures/%s/vibration" % FX, {"pins": 40, "axis_seconds": 1})
+        waiting(base, 1)
+        assert call(base, "POST", "/api/fixtures/%s/stop" % FX)[0] == 202
+        first = job_done(base, job["id"])
+        d.get(base + "/")
+        q = lambda script: d.execute_script("const t = document.querySelector(arguments[0]); " + script, tile_css)  # noqa: E731
+        wait_for("Resume on the ABORTED row", lambda: q("return !!t && !!t.querySelector('.results li button.resume');"))
+        rb.shot(d, tmp_path, "station-vibration-resume", tile_css)
+        d.execute_script("window.confirm = () => true;")
+        q("t.querySelector('.results li button.resume').click();")
+        t = waiting(base, 1)
+        assert t["job"]["params"]["resume"] == first["result"] and t["job"]["id"] != first["id"]
+        assert call(base, "POST", "/api/fixtures/%s/stop" % FX)[0] == 202

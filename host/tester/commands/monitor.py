@@ -407,11 +407,11 @@ def _place_stage(name, st, out_dir):
         st["dir"] = str(dst)
 
 
-def _stage_done(st):
+def stage_done(st):
     return bool(st) and st.get("verdict") in (protocol.PASS, protocol.FAIL)
 
 
-def _axis_done(w):
+def axis_done(w):
     # A window that ran to its end; its verdict (even INVALID) stands. Before this field existed:
     # not interrupted and the fixture's summary arrived with reason "done".
     if "complete" in w:
@@ -432,13 +432,38 @@ def load_resume(path, pins):
     data = rec.data
     if data.get("kind") != "vibration":
         raise UsageError("--resume %s: this is a %s record, not a vibration procedure" % (path, data.get("kind")))
-    if data.get("complete") or (_stage_done(data["stages"].get("after"))
-                                and all(any(_axis_done(w) and w["axis"] == a for w in data["windows"]) for a in AXES)):
+    if data.get("complete") or (stage_done(data["stages"].get("after"))
+                                and all(any(axis_done(w) and w["axis"] == a for w in data["windows"]) for a in AXES)):
         raise UsageError("--resume %s: this vibration procedure is finished (verdict %s): nothing to resume"
                          % (path, data.get("verdict")))
     if data.get("positions") != pins:
         raise UsageError("--resume %s: the procedure was started with --pins %s, not %d" % (path, data.get("positions"), pins))
     return rec
+
+
+def go_on(rec):
+    """An interrupted procedure's record made ready to go on (tester vibration --resume and the
+    station's): the windows of axes not completed set aside, kept for the history but not judged
+    (those axes are monitored again in full), the resumption noted. Returns the axes done."""
+    kept = [w for w in rec.data["windows"] if axis_done(w)]
+    dropped = [w for w in rec.data["windows"] if not axis_done(w)]
+    if dropped:
+        labels = {w["label"] for w in dropped}
+        rec.data.setdefault("superseded_windows", []).extend(dropped)
+        rec.data.setdefault("superseded_events", []).extend(e for e in rec.rows if e["window"] in labels)
+        rec.rows = [e for e in rec.rows if e["window"] not in labels]
+        rec.data["events"] = list(rec.rows)
+        rec.data["windows"] = kept
+    rec.data.pop("interrupted_by", None)
+    rec.data.pop("measured_verdict", None)
+    rec.data.setdefault("resumed", []).append({"at": iso(utc_now()), "axes_done": [w["axis"] for w in kept]})
+    return [w["axis"] for w in kept]
+
+
+def supersede(stages, name):
+    """A stage run again keeps its earlier attempt in the record, beside the new one."""
+    if stages.get(name):
+        stages.setdefault("superseded", []).append(stages.pop(name))
 
 
 def cmd_vibration(args):
@@ -451,20 +476,8 @@ def cmd_vibration(args):
         out_dir = Path(args.resume)
         cond = rec.data["conditions"]
         T, sweep = int(cond.get("axis_duration_s") or args.axis_duration), cond.get("sweep_mode") or args.sweep
-        kept = [w for w in rec.data["windows"] if _axis_done(w)]
-        dropped = [w for w in rec.data["windows"] if not _axis_done(w)]
-        if dropped:  # kept for the history, not judged: the axis is monitored again in full
-            labels = {w["label"] for w in dropped}
-            rec.data.setdefault("superseded_windows", []).extend(dropped)
-            rec.data.setdefault("superseded_events", []).extend(e for e in rec.rows if e["window"] in labels)
-            rec.rows = [e for e in rec.rows if e["window"] not in labels]
-            rec.data["events"] = list(rec.rows)
-            rec.data["windows"] = kept
-        rec.data.pop("interrupted_by", None)
-        rec.data.pop("measured_verdict", None)
-        rec.data.setdefault("resumed", []).append({"at": iso(utc_now()),
-                                                   "axes_done": [w["axis"] for w in kept]})
-        view.line("resuming %s: axes done %s" % (out_dir, ", ".join(w["axis"] for w in kept) or "none"))
+        done = go_on(rec)
+        view.line("resuming %s: axes done %s" % (out_dir, ", ".join(done) or "none"))
     else:
         out_dir = None
         T, sweep = args.axis_duration, args.sweep
@@ -480,9 +493,8 @@ def cmd_vibration(args):
 
 def _vibration(args, view, scenario, rec, out_dir, stages_dir, T, sweep):
     stages = rec.data["stages"]
-    if not _stage_done(stages.get("initial")):
-        if stages.get("initial"):
-            stages.setdefault("superseded", []).append(stages.pop("initial"))
+    if not stage_done(stages.get("initial")):
+        supersede(stages, "initial")
         st = _llcr(args, "initial", stages_dir / "initial", view)
         stages["initial"] = st
         if out_dir is None:  # the procedure's directory, named after the fixture the run found
@@ -496,14 +508,13 @@ def _vibration(args, view, scenario, rec, out_dir, stages_dir, T, sweep):
             msg = "contact resistance at stage initial did not complete (exit %d): vibration not started" % st["exit_code"]
             code = _finish(args, view, rec, out_dir, msg)
             return st["exit_code"] if st["exit_code"] != exitcodes.FAIL else code
-    windows = vibration_windows(T, {w["axis"] for w in rec.data["windows"] if _axis_done(w)})
+    windows = vibration_windows(T, {w["axis"] for w in rec.data["windows"] if axis_done(w)})
     error = interrupted = None
     if windows:
         out_dir, error, interrupted = _monitored(args, scenario, "vibration", windows, view, rec, out_dir, sweep=sweep)
     if error is None and not interrupted:
         st = _llcr(args, "after", stages_dir / "after", view)
-        if stages.get("after"):
-            stages.setdefault("superseded", []).append(stages.pop("after"))
+        supersede(stages, "after")
         stages["after"] = st
         _place_stage("after", st, out_dir)
         if st["verdict"] == protocol.ABORTED:

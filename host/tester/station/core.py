@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from tester.commands import common
-from tester.commands.monitor import AXES, AXIS_DURATION_S, DIRECTIONS, SWEEP_MODES
+from tester.commands.monitor import AXES, AXIS_DURATION_S, DIRECTIONS, SWEEP_MODES, load_resume
 from tester.exitcodes import UsageError
 from tester.firmware import spec5861
 from tester.station import discovery, model
@@ -269,7 +269,8 @@ def port_key(device):
     return "port:%s" % device
 
 
-JOB_KEYS = {"run": {"stage", "current_ma"}, "monitor": {"seconds", "axis"}, "vibration": {"axis_seconds", "sweep", "yes"}}
+JOB_KEYS = {"run": {"stage", "current_ma"}, "monitor": {"seconds", "axis"},
+            "vibration": {"axis_seconds", "sweep", "yes", "resume"}}
 
 
 def check_params(kind, params, max_positions, settings):
@@ -315,6 +316,17 @@ def check_params(kind, params, max_positions, settings):
         if axis is not None and axis not in AXES + DIRECTIONS:
             raise UsageError("axis %r: one of %s" % (axis, ", ".join(AXES + DIRECTIONS)))
         out["axis"] = axis
+    elif kind == "vibration" and params.get("resume") is not None:
+        # an interrupted procedure goes on in its own directory, at its own axis time and sweep
+        name = params["resume"]
+        if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+            raise UsageError("resume %r: the name of a result directory of this station" % (name,))
+        if "axis_seconds" in params or "sweep" in params:
+            raise UsageError("resume: the axis time and the sweep are the procedure's own (its record says them)")
+        rec = load_resume(Path(settings.out) / name, pins)  # UsageError: not one, finished, other pins
+        cond = rec.data["conditions"]
+        out.update(resume=name, axis_seconds=int(cond["axis_duration_s"]), sweep=cond["sweep_mode"],
+                   yes=bool(params.get("yes")))
     elif kind == "vibration":
         s = params.get("axis_seconds", AXIS_DURATION_S)
         if not isinstance(s, int) or isinstance(s, bool) or not 1 <= s <= MONITOR_MAX_S:

@@ -363,19 +363,24 @@ def vibration(worker, job):
     p = job.params
     pins, axis_s, sweep = p["pins"], int(p["axis_seconds"]), p["sweep"]
     try:
-        rec, out_dir = _monitor_record(worker, job, "vibration", monitor_cmd.vibration_conditions(axis_s, sweep))
-    except (FixtureError, OutputError) as e:  # as tester vibration: refused before anything is measured
+        if p.get("resume"):  # tester vibration --resume, on the station: the same record goes on
+            rec, out_dir = _resumed_record(worker, job)
+        else:
+            rec, out_dir = _monitor_record(worker, job, "vibration", monitor_cmd.vibration_conditions(axis_s, sweep))
+    except (FixtureError, OutputError, UsageError) as e:  # as tester vibration: refused before anything is measured
         return _refused(worker, job, e)
-    windows = monitor_cmd.vibration_windows(axis_s)
+    windows = monitor_cmd.vibration_windows(axis_s, {w["axis"] for w in rec.data["windows"] if monitor_cmd.axis_done(w)})
     steps = len(windows) + 2
 
-    st0 = _stage(worker, job, rec, out_dir, "initial", 1, steps)
-    if st0["verdict"] == protocol.ABORTED:
-        return _monitor_end(worker, job, rec, out_dir, None, job.stop_reason)
-    if st0["verdict"] == protocol.ERROR:
-        msg = "contact resistance at stage initial did not complete (exit %s): vibration not started" % st0["exit_code"]
-        code = st0["exit_code"] if st0["exit_code"] not in (None, exitcodes.FAIL) else None
-        return _monitor_end(worker, job, rec, out_dir, msg, None, code)
+    if not monitor_cmd.stage_done(rec.data["stages"].get("initial")):
+        monitor_cmd.supersede(rec.data["stages"], "initial")
+        st0 = _stage(worker, job, rec, out_dir, "initial", 1, steps)
+        if st0["verdict"] == protocol.ABORTED:
+            return _monitor_end(worker, job, rec, out_dir, None, job.stop_reason)
+        if st0["verdict"] == protocol.ERROR:
+            msg = "contact resistance at stage initial did not complete (exit %s): vibration not started" % st0["exit_code"]
+            code = st0["exit_code"] if st0["exit_code"] not in (None, exitcodes.FAIL) else None
+            return _monitor_end(worker, job, rec, out_dir, msg, None, code)
     mon = Monitor(fx, pins, _TileView(worker, job), st.reconnect_timeout, st.timeout)
     error = interrupted = None
     for i, (seconds, axis, label, tags, prompt) in enumerate(windows):
@@ -397,12 +402,28 @@ def vibration(worker, job):
             break
     rec.data["host_ingest"] = {"frames": mon.frames_decoded}
     if error is None and not interrupted:
+        monitor_cmd.supersede(rec.data["stages"], "after")
         st1 = _stage(worker, job, rec, out_dir, "after", steps, steps)
         if st1["verdict"] == protocol.ABORTED:
             interrupted = job.stop_reason
         elif st1["verdict"] == protocol.ERROR:
             error = "contact resistance at stage after did not complete"
     return _monitor_end(worker, job, rec, out_dir, error, interrupted)
+
+
+def _resumed_record(worker, job):
+    """(record, directory) of the interrupted procedure job.params["resume"] names, made ready to
+    go on (commands.monitor.go_on) and written "in progress" again; UsageError if it cannot."""
+    fx, st, p = worker.fx, worker.settings, job.params
+    out_dir = Path(st.out) / p["resume"]
+    rec = monitor_cmd.load_resume(out_dir, p["pins"])
+    done = monitor_cmd.go_on(rec)
+    rec.data["calibration"] = common.check_calibration(fx, p.get("allow_expired_cal"), "tester vibration")
+    job.simulated = rec.data["simulated"]
+    rec.data["error"] = "in progress"
+    write_or_rescue(rec.write, out_dir)
+    worker.note("resuming %s: axes done %s" % (p["resume"], ", ".join(done) or "none"))
+    return rec, out_dir
 
 
 def _stage(worker, job, rec, out_dir, name, n, steps):

@@ -97,7 +97,7 @@ function render(t) {
   }
   body.push(h("div", {class: "sub"}, status(t)));
   body.push(actions(t));
-  if (t.results && t.results.length) body.push(h("ol", {class: "results"}, t.results.map(resultRow)));
+  if (t.results && t.results.length) body.push(h("ol", {class: "results"}, t.results.map(r => resultRow(r, t))));
   if (t.log && t.log.length) body.push(h("ul", {class: "log"}, t.log.slice(-4).map(l => h("li", {}, clock(l.t) + " " + l.msg))));
   return h("section", {class: cls, "data-key": t.key, "data-state": t.state, "data-display": disp,
     "data-simulated": t.simulated ? "1" : "0"}, body);
@@ -208,7 +208,7 @@ function sum(a) {
   return a.reduce((s, v) => s + v, 0);
 }
 
-function resultRow(r) {
+function resultRow(r, t) {
   const v = r.verdict || "none";
   const what = r.kind === "monitor" ? "monitor " + (r.params.seconds || "") + " s"
     : r.kind === "vibration" ? "vibration 3 \u00D7 " + (r.params.axis_seconds || "") + " s"
@@ -220,7 +220,13 @@ function resultRow(r) {
     r.params && r.params.serial ? h("span", {}, r.params.serial) : null,
     r.failed && r.failed.length ? h("span", {class: "pins"}, "pins " + pinsText(r.failed)) : null,
     r.simulated ? h("span", {class: "sim"}, "SIMULATED") : null,
-    r.report_url ? h("a", {href: r.report_url, target: "_blank", rel: "noopener"}, "report") : null);
+    r.report_url ? h("a", {href: r.report_url, target: "_blank", rel: "noopener"}, "report") : null,
+    // an interrupted vibration procedure goes on from its next axis, in the same record
+    r.kind === "vibration" && r.result && (v === "ABORTED" || v === "ERROR") && t.state === "idle"
+      ? h("button", {class: "resume", onclick: () => {
+          if (confirm("Resume the vibration procedure " + r.result + " on " + t.key + " from its next axis?"))
+            post("/api/fixtures/" + encodeURIComponent(t.key) + "/vibration", {pins: r.params.pins, resume: r.result});
+        }}, "Resume") : null);
 }
 
 function actions(t) {
