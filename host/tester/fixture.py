@@ -28,6 +28,13 @@ class VersionMismatch(FixtureError):
     pass
 
 
+# A RUN the fixture refuses for its own state: what the operator does about it.
+RUN_REFUSAL_FIX = {
+    protocol.E_CAL: "Calibrate it: tester calibrate --port %(port)s (or, knowingly, tester run --allow-expired-cal)",
+    protocol.E_WORN: "Once they are replaced: tester cycles --reset --port %(port)s (or, knowingly, tester run --allow-worn)",
+}
+
+
 class Fixture:
     def __init__(self, link, port_name=None):
         self.link = link
@@ -161,20 +168,9 @@ class Fixture:
                 self._unsolicited(f)
                 continue
             if f.kind == protocol.K_ERR:
-                if f.get("code") == protocol.E_CAL:
-                    raise CommandError(
-                        "RUN",
-                        f.get("code"),
-                        "%s. Calibrate it: tester calibrate --port %s (or, knowingly, tester run --allow-expired-cal)"
-                        % (f.get("msg"), self.port_name),
-                    )
-                if f.get("code") == protocol.E_WORN:
-                    raise CommandError(
-                        "RUN",
-                        f.get("code"),
-                        "%s. Once they are replaced: tester cycles --reset --port %s (or, knowingly, tester run --allow-worn)"
-                        % (f.get("msg"), self.port_name),
-                    )
+                fix = RUN_REFUSAL_FIX.get(f.get("code"))
+                if fix is not None:  # the fixture's reason, then the tester command that mends it
+                    raise CommandError("RUN", f.get("code"), "%s. %s" % (f.get("msg"), fix % {"port": self.port_name}))
                 if f.get("code") in (protocol.E_RANGE, protocol.E_ARG):
                     raise UsageError("the fixture refused the run: %s" % f.get("msg"))
                 raise CommandError("RUN", f.get("code"), f.get("msg"))
